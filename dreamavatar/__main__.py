@@ -1,0 +1,3 @@
+from dreamavatar.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,25 @@
+"""Body models (anny, the free default; smpl through the user's own files) behind one contract."""
+
+from __future__ import annotations
+
+from dreamavatar.body.base import BodyModel, BodyOutput
+
+BODY_NAMES = ("anny", "smpl")
+
+
+def load_body(name: str = "anny", **kwargs) -> BodyModel:
+    """Build a body model by name: "anny" (default, free) or "smpl" (needs `smpl_dir=` or DREAMAVATAR_SMPL_DIR)."""
+    from dreamavatar.errors import UserError
+
+    if name == "anny":
+        from dreamavatar.body.anny_body import AnnyBody
+
+        return AnnyBody(**kwargs)
+    if name == "smpl":
+        from dreamavatar.body.smpl_body import SMPLBody
+
+        return SMPLBody(**kwargs)
+    raise UserError(f"unknown body {name!r}: use one of {', '.join(BODY_NAMES)} (e.g. --body anny)")
+
+
+__all__ = ["BodyModel", "BodyOutput", "load_body", "BODY_NAMES"]

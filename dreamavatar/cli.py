@@ -1,0 +1,60 @@
+"""The `dreamavatar` command: one module per subcommand in `dreamavatar.commands`.
+
+stdout holds results only; logs, banners and progress go to stderr. A user error ends with one line naming the fix
+and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+from dreamavatar.errors import UserError
+
+# Each name is a module `dreamavatar.commands.<name>` with `register(subparsers)`; imported when the parser is built,
+# so keep those modules light (heavy imports inside their `run`).
+COMMANDS = ("motions", "skeleton")
+
+EXIT_USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dreamavatar", description="Text prompt -> animatable 3D human avatar.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="more log lines on stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        importlib.import_module(f"dreamavatar.commands.{name}").register(sub)
+    return parser
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    from priors.errors import PriorError
+    from renderers.errors import RenderError
+
+    return (UserError, PriorError, RenderError)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        stream=sys.stderr, level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
+    )
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return EXIT_USER_ERROR
+    try:
+        return int(args.func(args) or 0)
+    except _user_error_types() as e:
+        print(f"dreamavatar {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

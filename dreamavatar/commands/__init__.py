@@ -1,0 +1,1 @@
+"""Subcommands of the `dreamavatar` command line; each module has `register(subparsers)`."""

@@ -1,0 +1,43 @@
+"""Typed configs: OmegaConf structured dataclasses merged with YAML files and `key=value` overrides.
+
+A key that the dataclass does not declare, or a value of the wrong type, fails loudly with a message that names it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence, TypeVar
+
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from dreamavatar.errors import UserError
+
+T = TypeVar("T")
+
+
+def load_config(cls: type[T], yaml_files: Sequence[str | Path] = (), overrides: Sequence[str] = ()) -> T:
+    """Build a `cls` instance from its defaults, then each YAML file, then `key=value` overrides (in that order)."""
+    base = OmegaConf.structured(cls)
+    try:
+        for f in yaml_files:
+            if not Path(f).is_file():
+                raise UserError(f"config file {f} does not exist: give the path of a YAML file")
+            base = OmegaConf.merge(base, OmegaConf.load(f))
+        bad = [o for o in overrides if "=" not in o]
+        if bad:
+            raise UserError(f"override {bad[0]!r} is not key=value: write it as e.g. train.lr=0.001")
+        if overrides:
+            base = OmegaConf.merge(base, OmegaConf.from_dotlist(list(overrides)))
+        return OmegaConf.to_object(base)  # type: ignore[return-value]
+    except OmegaConfBaseException as e:
+        msg = str(e).splitlines()[0]
+        raise UserError(f"bad config: {msg} (check the key's spelling and type against `{cls.__name__}`)") from None
+
+
+def save_config(cfg: object, path: str | Path) -> None:
+    """Write a config dataclass as YAML (atomically)."""
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
+    tmp.replace(path)

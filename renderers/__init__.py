@@ -1,0 +1,1 @@
+"""Cameras, rays, samplers, volume rendering, OpenPose skeleton images and video writing (pure PyTorch reference)."""

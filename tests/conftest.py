@@ -1,0 +1,20 @@
+"""Shared fixtures. Tests run on CPU with no network; anything heavy is built once per session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@pytest.fixture(scope="session")
+def anny_body():
+    """The default body model (anny), built once per test session (the first build ever takes about 80 s)."""
+    from dreamavatar.body import load_body
+
+    return load_body("anny")
