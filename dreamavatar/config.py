@@ -32,7 +32,9 @@ def load_config(cls: type[T], yaml_files: Sequence[str | Path] = (), overrides: 
         return OmegaConf.to_object(base)  # type: ignore[return-value]
     except OmegaConfBaseException as e:
         msg = str(e).splitlines()[0]
-        raise UserError(f"bad config: {msg} (check the key's spelling and type against `{cls.__name__}`)") from None
+        key = getattr(e, "full_key", None)
+        where = f" at {key}" if key else ""
+        raise UserError(f"bad config{where}: {msg} (check the key's spelling and type against `{cls.__name__}`)") from None
 
 
 def save_config(cfg: object, path: str | Path) -> None:
