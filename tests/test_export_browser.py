@@ -1,0 +1,86 @@
+"""A headless browser (Debian's chromium) loads a rigged GLB in a three.js page served on localhost, and the
+screenshot shows the avatar. Skips where chromium or three.js is absent (see the README: `apt-get install chromium`,
+`npm install --prefix .cache/three three`)."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import subprocess
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dreamavatar.body.skeleton import PARENTS, a_pose, forward_kinematics
+from dreamavatar.export.gltf import RiggedMesh, write_glb
+
+REPO = Path(__file__).resolve().parents[1]
+THREE = Path(os.environ.get("DREAMAVATAR_THREE_DIR", REPO / ".cache/three/node_modules/three"))
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None or not (THREE / "build/three.module.js").is_file(),
+    reason="needs Debian's chromium and three.js (npm install --prefix .cache/three three)",
+)
+
+
+def _stick_figure() -> RiggedMesh:
+    """Capsules along the bones of the canonical skeleton, each skinned to its parent joint."""
+    import trimesh
+
+    J = forward_kinematics(a_pose(1))[0][0].double().numpy()
+    vs, fs, ws, off = [], [], [], 0
+    for j, p in enumerate(PARENTS):
+        if p < 0:
+            continue
+        a, b = J[p], J[j]
+        length = max(np.linalg.norm(b - a), 1e-3)
+        c = trimesh.creation.capsule(height=length, radius=0.05)
+        c.apply_transform(trimesh.geometry.align_vectors([0, 0, 1], (b - a) / length))
+        c.apply_translation((a + b) / 2)
+        w = np.zeros((len(c.vertices), 24))
+        w[:, p] = 1
+        vs.append(c.vertices), fs.append(c.faces + off), ws.append(w)
+        off += len(c.vertices)
+    v = np.concatenate(vs)
+    return RiggedMesh(v, np.concatenate(fs), np.tile([[0.85, 0.15, 0.15]], (len(v), 1)), J, np.concatenate(ws))
+
+
+@pytest.fixture()
+def server(tmp_path):
+    shutil.copy(REPO / "dreamavatar/export/viewer.html", tmp_path / "viewer.html")
+    os.symlink(THREE, tmp_path / "three")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    handler.log_message = lambda *a, **k: None
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield tmp_path, f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+def _chromium(args: list[str], tmp: Path) -> str:
+    base = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--use-angle=swiftshader",
+        "--enable-unsafe-swiftshader", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", f"--user-data-dir={tmp / 'profile'}", "--virtual-time-budget=10000",
+    ]  # fmt: skip
+    return subprocess.run(base + args, capture_output=True, text=True, timeout=120).stdout
+
+
+def test_threejs_loads_and_shows_the_rigged_avatar(server):
+    folder, url = server
+    write_glb(folder / "avatar.glb", _stick_figure())
+    page = f"{url}/viewer.html?glb=avatar.glb&w=256&h=256"
+    assert "loaded skinned=1" in _chromium(["--dump-dom", page], folder)
+    _chromium(["--window-size=256,256", f"--screenshot={folder / 'shot.png'}", page], folder)
+    img = np.asarray(Image.open(folder / "shot.png").convert("RGB")).astype(int)
+    red = (img[..., 0] > 120) & (img[..., 1] < 110) & (img[..., 2] < 110)
+    assert red.sum() > 500, "the avatar is not visible"
+    ys, xs = np.nonzero(red)
+    # standing figure in the middle: taller than wide, centred horizontally
+    assert np.ptp(ys) > np.ptp(xs) * 0.9 and abs(xs.mean() - 128) < 25
