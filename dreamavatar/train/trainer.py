@@ -1,0 +1,315 @@
+"""`generate`: stage 0 (body-guided initialisation, cached), stage 1 (canonical avatar by SDS under the skeleton of
+the same camera), stage 2 (animatable avatar: a new pose from the pose sampler each step) unless static.
+
+Checkpoints hold the model, the optimiser, the random states and the step, so a resumed run on CPU reaches the same
+result as an uninterrupted one with the same seed. A NaN/Inf step rolls back to the last good state and halves the
+learning rate once; a second one stops the run with a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import torch
+
+from dreamavatar.body import load_body
+from dreamavatar.body.base import BodyModel, BodyOutput
+from dreamavatar.body.skeleton import a_pose
+from dreamavatar.errors import UserError
+from dreamavatar.field.avatar import AvatarField
+from dreamavatar.field.background import Background
+from dreamavatar.train.config import GenerateConfig
+from dreamavatar.train.render import render_avatar, side_by_side, to_uint8
+from dreamavatar.train.run_dir import RunDir
+from priors.base import PosePrior
+from renderers.cameras import Cameras, CameraRanges, orbit_cameras, sample_cameras
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("device=cuda but no CUDA GPU is visible: use device=cpu (or device=auto)")
+    return torch.device(name)
+
+
+def load_prior_for(cfg: GenerateConfig, device: torch.device) -> PosePrior:
+    """The configured prior; Stable Diffusion on a CPU is refused (hours per step)."""
+    from priors.stable_diffusion import load_prior
+
+    if cfg.prior != "tiny" and device.type != "cuda":
+        raise UserError(
+            f"prior {cfg.prior!r} is Stable Diffusion, which needs a CUDA GPU: on a CPU use the embedded prior "
+            "(--prior tiny, the default)"
+        )
+    overrides = {} if cfg.prior == "tiny" else {"controlnet": cfg.controlnet or "auto"}
+    return load_prior(cfg.prior, **overrides).to(device)
+
+
+def body_for(cfg: GenerateConfig) -> BodyModel:
+    kwargs = {"smpl_dir": cfg.smpl_dir} if cfg.body == "smpl" and cfg.smpl_dir else {}
+    return load_body(cfg.body, **kwargs)
+
+
+@dataclass
+class StepResult:
+    loss: float
+    grad_norm: float
+    stage: int
+
+
+class Trainer:
+    """Owns the body, prior, avatar field, background and optimiser of one run."""
+
+    def __init__(
+        self,
+        cfg: GenerateConfig,
+        run: RunDir,
+        prior: Optional[PosePrior] = None,
+        body: Optional[BodyModel] = None,
+        progress: bool = True,
+    ) -> None:
+        if not cfg.prompt.strip():
+            raise UserError('the prompt is empty: give a description, e.g. dreamavatar generate "a knight in armour"')
+        self.cfg, self.run, self.progress = cfg, run, progress
+        self.device = resolve_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.body = body if body is not None else body_for(cfg)
+        with torch.no_grad():
+            self.canonical: BodyOutput = self.body.canonical()
+        from dreamavatar.condition import body_extent
+
+        self.height, self.center_y = body_extent(self.body)
+        self.prior = prior if prior is not None else load_prior_for(cfg, self.device)
+        self.avatar = AvatarField(cfg.avatar).to(self.device)
+        self.background = Background(cfg.background).to(self.device) if cfg.train.background == "mlp" else None
+        self.generator = torch.Generator().manual_seed(cfg.seed)
+        self.step = 0
+        self.lr_scale = 1.0
+        self.rolled_back = False
+        self.history: list[dict[str, float]] = []
+        self.seconds = 0.0
+        self.optimizer = self._make_optimizer()
+        self._pose_sampler = None
+
+    # ---- set-up -------------------------------------------------------------------------------------------------
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        t = self.cfg.train
+        grid = list(self.avatar.canonical.grid.parameters())
+        grid_ids = {id(p) for p in grid}
+        rest = [p for p in self.avatar.parameters() if id(p) not in grid_ids]
+        if self.background is not None:
+            rest += list(self.background.parameters())
+        groups = [
+            {"params": grid, "lr": t.grid_lr * self.lr_scale, "base_lr": t.grid_lr},
+            {"params": rest, "lr": t.lr * self.lr_scale, "base_lr": t.lr},
+        ]
+        return torch.optim.Adam(groups, betas=tuple(t.betas), eps=1e-15)
+
+    def initialize(self) -> None:
+        """Stage 0 (cached per body), unless a checkpoint is resumed."""
+        from dreamavatar.field.init import initialize
+
+        state = self.run.load_checkpoint()
+        if state is not None:
+            self.load_state(state)
+            log.info("resumed %s at step %d", self.run.root, self.step)
+            return
+        res = initialize(self.avatar, self.canonical, self.cfg.init, body_name=self.cfg.body, progress=self.progress)
+        log.info("stage 0: %s in %.1f s", "reused cache" if res.cached else "fitted", res.seconds)
+        self.avatar.to(self.device)
+
+    @property
+    def pose_sampler(self):
+        if self._pose_sampler is None:
+            from dreamavatar.motion import PoseSampler
+
+            self._pose_sampler = PoseSampler()
+        return self._pose_sampler
+
+    def background_fn(self):
+        if self.background is not None:
+            return self.background
+        bg = getattr(self.prior, "background", None)
+        return (bg if isinstance(bg, torch.Tensor) else torch.full((3,), 0.5)).to(self.device)
+
+    # ---- one step -------------------------------------------------------------------------------------------------
+    def stage_of(self, step: int) -> int:
+        t = self.cfg.train
+        return 1 if t.static or step < int(t.animate_from * t.steps) else 2
+
+    def sample_cameras(self, batch: int) -> tuple[Cameras, torch.Tensor]:
+        c = self.cfg.train.cameras
+        ranges = CameraRanges(tuple(c.radius), tuple(c.polar_deg), tuple(c.azimuth_deg), tuple(c.fov_deg))
+        return sample_cameras(batch, self.cfg.train.resolution, ranges, (0.0, self.center_y, 0.0), self.generator)
+
+    def sample_poses(self, batch: int, stage: int) -> torch.Tensor:
+        if stage == 1:
+            return a_pose(batch)
+        poses = self.pose_sampler.sample(batch, generator=self.generator).float()
+        keep_canonical = torch.rand(batch, generator=self.generator) < self.cfg.train.canonical_prob
+        poses[keep_canonical] = a_pose(int(keep_canonical.sum()))
+        return poses
+
+    def train_step(self, step: int) -> StepResult:
+        from dreamavatar.condition import render_condition
+        from prompts import view_prompts
+
+        t = self.cfg.train
+        stage = self.stage_of(step)
+        cams, azimuths = self.sample_cameras(t.batch)
+        poses = self.sample_poses(t.batch, stage)
+        with torch.no_grad():
+            out = self.canonical if stage == 1 else self.body(poses)
+        cond = render_condition(cams, out)[0].to(self.device)
+        rendered = render_avatar(self.avatar, out, cams.to(self.device), self.background_fn(), t.ray_step, perturb=True)
+        prompts = view_prompts(self.cfg.prompt, azimuths.tolist())
+        sds = self.prior.sds(rendered["rgb"], cond, prompts, self.cfg.sds, generator=self.generator, step=step)
+        self.optimizer.zero_grad(set_to_none=True)
+        sds.loss.backward()
+        return StepResult(float(sds.loss), float(sds.grad_norm.mean()), stage)
+
+    def _finite(self, res: StepResult) -> bool:
+        if not math.isfinite(res.loss) or not math.isfinite(res.grad_norm):
+            return False
+        return all(p.grad is None or bool(torch.isfinite(p.grad).all()) for g in self.optimizer.param_groups
+                   for p in g["params"])  # fmt: skip
+
+    # ---- state ----------------------------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        return {
+            "step": self.step,
+            "avatar": self.avatar.state_dict(),
+            "background": self.background.state_dict() if self.background is not None else None,
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "lr_scale": self.lr_scale,
+            "rolled_back": self.rolled_back,
+            "history": self.history,
+            "seconds": self.seconds,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        self.avatar.load_state_dict(state["avatar"])
+        if self.background is not None and state.get("background") is not None:
+            self.background.load_state_dict(state["background"])
+        self.lr_scale = float(state.get("lr_scale", 1.0))
+        self.rolled_back = bool(state.get("rolled_back", False))
+        self.optimizer = self._make_optimizer()
+        self.optimizer.load_state_dict(state["optimizer"])
+        for g in self.optimizer.param_groups:
+            g["lr"] = g["base_lr"] * self.lr_scale
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        self.history = list(state.get("history", []))
+        self.seconds = float(state.get("seconds", 0.0))
+
+    def save(self) -> None:
+        self.run.save_checkpoint(self.state())
+
+    def roll_back(self) -> None:
+        """After a NaN/Inf step: back to the last checkpoint (or stage 0) with half the learning rate, once."""
+        step = self.step
+        if self.rolled_back:
+            raise UserError(
+                f"training diverged (NaN/Inf) again at step {step} after lowering the learning rate: lower "
+                "train.lr and train.grid_lr, or sds.guidance_scale, and run again"
+            )
+        state = self.run.load_checkpoint()
+        if state is not None:
+            self.load_state(state)
+        else:
+            self.initialize()
+        self.rolled_back = True
+        self.lr_scale *= 0.5
+        self.optimizer = self._make_optimizer()
+        log.warning("NaN/Inf at step %d: rolled back to step %d with learning rate x%.2f", step, self.step,
+                    self.lr_scale)  # fmt: skip
+
+    # ---- the loop -------------------------------------------------------------------------------------------------
+    def fit(self) -> None:
+        from tqdm import tqdm
+
+        t = self.cfg.train
+        bar = tqdm(total=t.steps, initial=self.step, desc="generate", file=sys.stderr, disable=not self.progress,
+                   ascii=True, dynamic_ncols=True)  # fmt: skip
+        try:
+            while self.step < t.steps:
+                t0 = time.perf_counter()
+                res = self.train_step(self.step)
+                if not self._finite(res):
+                    self.roll_back()
+                    bar.n = self.step
+                    continue
+                self.optimizer.step()
+                self.step += 1
+                self.seconds += time.perf_counter() - t0
+                self.history.append({"step": self.step, "grad_norm": res.grad_norm, "loss": res.loss})
+                bar.update(1)
+                bar.set_postfix(stage=res.stage, grad=f"{res.grad_norm:.3f}", refresh=False)
+                if t.preview_every and self.step % t.preview_every == 0:
+                    self.write_preview()
+                if self.step % t.checkpoint_every == 0 or self.step == t.steps:
+                    self.save()
+        except KeyboardInterrupt:
+            self.save()
+            bar.close()
+            print(f"interrupted at step {self.step}: resume with --resume --out {self.run.root}", file=sys.stderr)
+            raise
+        bar.close()
+
+    # ---- outputs --------------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def render_views(self, azimuths: list[float], size: int, out: BodyOutput | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Renders and skeleton images of the avatar (canonical pose by default) from level cameras framing the body.
+        Returns (rgb V x 3 x H x W, skeletons V x 3 x H x W)."""
+        from dreamavatar.condition import framing_radius, render_condition
+
+        out = out if out is not None else self.canonical
+        cams = orbit_cameras(framing_radius(self.height), 90.0, torch.tensor(azimuths), 45.0, size,
+                             (0.0, self.center_y, 0.0))  # fmt: skip
+        rgb = render_avatar(self.avatar, out, cams.to(self.device), self.background_fn(), self.cfg.train.ray_step)["rgb"]
+        return rgb.cpu(), render_condition(cams, out)[0]
+
+    def write_preview(self) -> None:
+        """A grid of four views, each beside its skeleton: previews/step_NNNNNN.png."""
+        from PIL import Image
+
+        rgb, skel = self.render_views([0.0, 90.0, 180.0, 270.0], self.cfg.train.preview_size)
+        row = side_by_side([side_by_side([rgb[i], skel[i]]) for i in range(len(rgb))])
+        Image.fromarray(to_uint8(row)).save(self.run.previews / f"step_{self.step:06d}.png")
+
+    def write_turntable(self) -> None:
+        from renderers.video import write_video
+
+        n = self.cfg.train.turntable_frames
+        frames = []
+        for a in range(n):
+            rgb, _ = self.render_views([360.0 * a / n], self.cfg.train.turntable_size)
+            frames.append(to_uint8(rgb[0]))
+        write_video(self.run.turntable, frames, fps=30)
+
+    def summary(self) -> dict[str, Any]:
+        tail = [h["grad_norm"] for h in self.history[-50:]]
+        return {
+            "prompt": self.cfg.prompt,
+            "prior": self.cfg.prior,
+            "body": self.cfg.body,
+            "preset": self.cfg.preset,
+            "seed": self.cfg.seed,
+            "steps": self.step,
+            "static": self.cfg.train.static,
+            "seconds": round(self.seconds, 2),
+            "final_loss": sum(tail) / len(tail) if tail else None,  # mean ||eps_hat - eps|| over the last 50 steps
+            "loss_kind": "mean ||eps_hat - eps|| (SDS) over the last 50 steps",
+            "rolled_back": self.rolled_back,
+        }
