@@ -174,7 +174,7 @@ class Trainer:
         sds = self.prior.sds(rendered["rgb"], cond, prompts, self.cfg.sds, generator=self.generator, step=step)
         self.optimizer.zero_grad(set_to_none=True)
         sds.loss.backward()
-        return StepResult(float(sds.loss), float(sds.grad_norm.mean()), stage)
+        return StepResult(float(sds.loss.detach()), float(sds.grad_norm.mean()), stage)
 
     def _finite(self, res: StepResult) -> bool:
         if not math.isfinite(res.loss) or not math.isfinite(res.grad_norm):
@@ -188,6 +188,7 @@ class Trainer:
             "step": self.step,
             "avatar": self.avatar.state_dict(),
             "background": self.background.state_dict() if self.background is not None else None,
+            "background_color": None if self.background is not None else self.background_fn().tolist(),
             "optimizer": self.optimizer.state_dict(),
             "generator": self.generator.get_state(),
             "torch_rng": torch.get_rng_state(),

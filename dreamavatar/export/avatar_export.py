@@ -1,0 +1,88 @@
+"""Export a loaded avatar: its canonical mesh (marching cubes on the skeleton-weighted density), rigged GLB with
+the 24-joint skeleton and an optional embedded motion, or a numbered per-frame mesh sequence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dreamavatar.avatar import LoadedAvatar
+from dreamavatar.export.gltf import JointAnimation, RiggedMesh, write_glb
+from dreamavatar.export.mesh import MeshConfig, clean_mesh, marching_cubes, pose_vertices, transfer_weights, vertex_colors
+
+
+@dataclass
+class AvatarMesh:
+    """The canonical avatar mesh with its skinning. vertices V x 3, faces F x 3, colors V x 3, weights V x 24,
+    joints 24 x 3 (canonical)."""
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    colors: np.ndarray
+    weights: np.ndarray
+    joints: np.ndarray
+
+    def rigged(self) -> RiggedMesh:
+        return RiggedMesh(self.vertices, self.faces, self.colors, self.joints, self.weights)
+
+
+@torch.no_grad()
+def extract_avatar_mesh(loaded: LoadedAvatar, cfg: MeshConfig | None = None) -> AvatarMesh:
+    """Marching cubes on the avatar's density in the canonical pose, cleaned, coloured by its albedo, skinned by the
+    nearest canonical body vertices."""
+    from dreamavatar.errors import UserError
+
+    cfg = cfg or MeshConfig()
+    canonical = loaded.body.canonical()
+    posed = loaded.avatar.posed(canonical, 0, query=loaded.query)
+    box = posed.aabb()
+    density = lambda p: posed(p, torch.zeros_like(p))[0]  # noqa: E731
+    v, f = marching_cubes(density, box[0].numpy(), box[1].numpy(), cfg)
+    if len(f) == 0:
+        raise UserError("the avatar's density never reaches the mesh threshold: lower it, e.g. mesh.threshold=2")
+    v, f = clean_mesh(v, f, cfg)
+    query = loaded.query or loaded.avatar.canonical.query
+    colors = vertex_colors(lambda p: query(p)[1], v)
+    body_v = canonical.vertices[0].double().numpy()
+    weights = transfer_weights(v, body_v, canonical.weights.double().numpy())
+    return AvatarMesh(v, f, colors, weights, canonical.joints[0].double().numpy())
+
+
+def motion_joint_transforms(loaded: LoadedAvatar, motion) -> np.ndarray:
+    """Canonical -> posed joint transforms of every frame: T x 24 x 4 x 4."""
+    with torch.no_grad():
+        return torch.cat([
+            loaded.pose(motion.poses[s : s + 64], motion.transl[s : s + 64]).joint_transforms.double()
+            for s in range(0, len(motion), 64)
+        ]).numpy()  # fmt: skip
+
+
+def export_glb(mesh: AvatarMesh, path: Path, rigged: bool, joint_transforms: np.ndarray | None = None,
+               fps: float = 30.0, name: str = "motion") -> Path:  # fmt: skip
+    anim = JointAnimation(joint_transforms, fps, name) if joint_transforms is not None else None
+    return write_glb(path, mesh.rigged(), anim, rigged=rigged or anim is not None)
+
+
+def export_static(mesh: AvatarMesh, path: Path) -> Path:
+    """OBJ or PLY of the canonical mesh with vertex colours."""
+    import trimesh
+
+    from dreamavatar.io import atomic_write
+
+    colors = (np.clip(mesh.colors, 0, 1) * 255).astype(np.uint8)
+    tm = trimesh.Trimesh(mesh.vertices, mesh.faces, vertex_colors=colors, process=False)
+    data = tm.export(file_type=path.suffix[1:])
+    return atomic_write(path, lambda f: f.write(data if isinstance(data, bytes) else data.encode()))
+
+
+def export_sequence(mesh: AvatarMesh, path: Path, joint_transforms: np.ndarray) -> list[Path]:
+    """One OBJ/PLY per frame, the mesh posed by linear blend skinning: PATH_STEM_0000.ext, ..."""
+    paths = []
+    for f, T in enumerate(joint_transforms):
+        posed = AvatarMesh(pose_vertices(mesh.vertices, mesh.weights, T), mesh.faces, mesh.colors, mesh.weights,
+                           mesh.joints)  # fmt: skip
+        paths.append(export_static(posed, path.with_name(f"{path.stem}_{f:04d}{path.suffix}")))
+    return paths
