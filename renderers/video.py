@@ -1,0 +1,111 @@
+"""Writing frame sequences to video files: mp4 (H.264, yuv420p, through imageio-ffmpeg's own ffmpeg) and gif.
+
+Writes are atomic: frames go to a temporary file next to the target, renamed over it only when complete, so an
+interrupted run never leaves a half-written video under the requested name.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+
+from renderers.errors import RenderError
+
+VIDEO_EXTENSIONS = (".mp4", ".gif")
+
+
+def _as_frame(frame: np.ndarray) -> np.ndarray:
+    """Validate one frame: H x W x 3 uint8 (float frames in [0, 1] are converted)."""
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[-1] != 3:
+        raise RenderError(f"video frames must be H x W x 3, got shape {frame.shape}")
+    if frame.dtype != np.uint8:
+        frame = np.clip(np.rint(frame.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+    return frame
+
+
+def _pad_even(frame: np.ndarray) -> np.ndarray:
+    """yuv420p needs even sizes: pad an odd height or width with one black row/column."""
+    H, W = frame.shape[:2]
+    if H % 2 == 0 and W % 2 == 0:
+        return frame
+    return np.pad(frame, ((0, H % 2), (0, W % 2), (0, 0)))
+
+
+def check_video_path(path: str | Path) -> Path:
+    """Check that `path` has a supported extension and that its folder exists (creating it) and is writable."""
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise RenderError(f"cannot write video {path}: unknown extension {path.suffix!r}, use .mp4 or .gif")
+    if path.is_dir():
+        raise RenderError(f"cannot write video {path}: it is a folder, give a file name ending in .mp4 or .gif")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise RenderError(f"cannot create the folder {path.parent} for {path.name}: {e.strerror}; choose another path")
+    if not os.access(path.parent, os.W_OK):
+        raise RenderError(f"cannot write into {path.parent}: no permission, choose another output path")
+    return path
+
+
+def _write_mp4(tmp: str, frames: Iterable[np.ndarray], fps: float) -> int:
+    import imageio.v2 as imageio
+
+    writer = imageio.get_writer(
+        tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=1,
+        output_params=["-movflags", "+faststart"], ffmpeg_log_level="error",
+    )  # fmt: skip
+    n, size = 0, None
+    try:
+        for frame in frames:
+            frame = _pad_even(_as_frame(frame))
+            if size is not None and frame.shape != size:
+                raise RenderError(f"all video frames must have one size: frame {n} is {frame.shape}, not {size}")
+            size = frame.shape
+            writer.append_data(frame)
+            n += 1
+    finally:
+        writer.close()
+    return n
+
+
+def _write_gif(tmp: str, frames: Iterable[np.ndarray], fps: float) -> int:
+    import imageio.v3 as iio
+
+    stack = [_as_frame(f) for f in frames]
+    if stack:
+        if any(f.shape != stack[0].shape for f in stack):
+            raise RenderError("all video frames must have one size")
+        iio.imwrite(tmp, np.stack(stack), extension=".gif", duration=1000.0 / fps, loop=0)
+    return len(stack)
+
+
+def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 30.0) -> int:
+    """Write frames (each H x W x 3 uint8, or float in [0, 1]) to `path` (.mp4 H.264 or .gif), atomically.
+
+    Frames are consumed one at a time for mp4 (memory stays bounded). Returns the number of frames written.
+    """
+    path = check_video_path(path)
+    if not fps > 0:
+        raise RenderError(f"video fps must be positive, got {fps}")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        writer = _write_mp4 if path.suffix.lower() == ".mp4" else _write_gif
+        n = writer(tmp, frames, fps)
+        if n == 0:
+            raise RenderError(f"no frames to write to {path}: check the frame range")
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a video should be readable like any other output
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+    return n
+
+
+__all__ = ["write_video", "check_video_path", "VIDEO_EXTENSIONS"]
