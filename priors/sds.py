@@ -1,0 +1,149 @@
+"""Score distillation (SDS) pieces shared by every prior: timestep schedules, weighting, classifier-free guidance,
+the gradient and its surrogate loss, and a DDIM sampler over a prior's noise schedule.
+
+The SDS gradient for a rendered image with diffusion-space x0 (DreamFusion; DreamWaltz's settings as defaults):
+    x_t   = sqrt(a_t) x0 + sqrt(1 - a_t) eps                      a_t = alpha-bar at timestep t
+    e_hat = e_u + s (e_c - e_u)                                   classifier-free guidance, scale s
+    g     = w(t) (e_hat - eps) [/ ||e_hat - eps||]                 optional unit L2 per sample over C x H x W
+    loss  = 0.5 ||x0 - stopgrad(x0 - g)||^2 / B                   so d loss / d x0 = g / B
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+
+WEIGHTINGS = ("uniform", "sds", "fantasia")
+
+
+@dataclass
+class SDSConfig:
+    """guidance_scale: CFG scale s (50 for SD in DreamWaltz; a tiny prior wants far less).
+    t_min, t_max: timesteps drawn uniformly in [t_min, t_max] * T (integers, bounds included).
+    t_max_schedule: anneals t_max: [start_step, start_value, end_value, end_step], linear in the training step
+      (threestudio style); None keeps t_max.
+    weighting: w(t) = 1 ("uniform"), 1 - a_t ("sds"), sqrt(a_t) (1 - a_t) ("fantasia").
+    normalize: divide (e_hat - eps) by its L2 norm per sample (DreamWaltz).
+    grad_clip: clamp each element of the gradient to [-grad_clip, grad_clip] (None: off).
+    negative_prompt: the unconditional branch's prompt ("" as in DreamWaltz).
+    """
+
+    guidance_scale: float = 50.0
+    t_min: float = 0.02
+    t_max: float = 0.98
+    t_max_schedule: Optional[list[float]] = None
+    weighting: str = "uniform"
+    normalize: bool = True
+    grad_clip: Optional[float] = None
+    negative_prompt: str = ""
+
+
+def scheduled_value(value: float, schedule: Optional[list[float]], step: Optional[int]) -> float:
+    """`value`, or the linear schedule [start_step, start_value, end_value, end_step] evaluated at `step`."""
+    if schedule is None or step is None:
+        return value
+    if len(schedule) != 4:
+        raise ValueError(f"a schedule is [start_step, start_value, end_value, end_step], got {schedule}")
+    start_step, start_value, end_value, end_step = schedule
+    if end_step <= start_step:
+        return end_value if step >= end_step else start_value
+    frac = min(max((step - start_step) / (end_step - start_step), 0.0), 1.0)
+    return start_value + frac * (end_value - start_value)
+
+
+def timestep_range(cfg: SDSConfig, num_train_timesteps: int, step: Optional[int] = None) -> tuple[int, int]:
+    """Inclusive integer timestep bounds for this training step."""
+    t_max = scheduled_value(cfg.t_max, cfg.t_max_schedule, step)
+    lo = int(round(cfg.t_min * num_train_timesteps))
+    hi = int(round(t_max * num_train_timesteps))
+    lo = min(max(lo, 0), num_train_timesteps - 1)
+    hi = min(max(hi, lo), num_train_timesteps - 1)
+    return lo, hi
+
+
+def sample_timesteps(
+    batch: int, lo: int, hi: int, generator: Optional[torch.Generator] = None, device: torch.device | str = "cpu"
+) -> torch.Tensor:
+    """B integer timesteps uniform in [lo, hi] (drawn on the generator's device, then moved)."""
+    gen_device = generator.device if generator is not None else "cpu"
+    return torch.randint(lo, hi + 1, (batch,), generator=generator, device=gen_device).to(device)
+
+
+def sds_weight(alpha_bar_t: torch.Tensor, weighting: str) -> torch.Tensor:
+    """w(t) for each sample from its alpha-bar (B)."""
+    if weighting == "uniform":
+        return torch.ones_like(alpha_bar_t)
+    if weighting == "sds":
+        return 1 - alpha_bar_t
+    if weighting == "fantasia":
+        return alpha_bar_t.sqrt() * (1 - alpha_bar_t)
+    raise ValueError(f"unknown SDS weighting {weighting!r}: use one of {', '.join(WEIGHTINGS)}")
+
+
+def add_noise(x0: torch.Tensor, noise: torch.Tensor, alpha_bar_t: torch.Tensor) -> torch.Tensor:
+    """Forward diffusion q(x_t | x0). x0, noise: B x C x h x w; alpha_bar_t: B."""
+    a = alpha_bar_t.view(-1, *([1] * (x0.dim() - 1))).to(x0)
+    return a.sqrt() * x0 + (1 - a).sqrt() * noise
+
+
+def guide(eps_uncond: torch.Tensor, eps_cond: torch.Tensor, scale: float) -> torch.Tensor:
+    """Classifier-free guidance: e_u + s (e_c - e_u)."""
+    return eps_uncond + scale * (eps_cond - eps_uncond)
+
+
+def sds_gradient(
+    eps_hat: torch.Tensor,
+    noise: torch.Tensor,
+    weight: torch.Tensor,
+    normalize: bool = True,
+    grad_clip: Optional[float] = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The SDS gradient on x0 (B x C x h x w) and ||e_hat - eps|| per sample (B), taken before normalising."""
+    diff = (eps_hat - noise).float()
+    norm = diff.flatten(1).norm(dim=1)
+    if normalize:
+        diff = diff / norm.clamp(min=1e-12).view(-1, *([1] * (diff.dim() - 1)))
+    grad = weight.float().view(-1, *([1] * (diff.dim() - 1))) * diff
+    if grad_clip is not None:
+        grad = grad.clamp(-grad_clip, grad_clip)
+    return torch.nan_to_num(grad), norm
+
+
+def surrogate_loss(x0: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+    """0.5 ||x0 - stopgrad(x0 - grad)||^2 summed, / B: a scalar whose gradient w.r.t. x0 is grad / B."""
+    target = (x0 - grad.to(x0)).detach()
+    return 0.5 * (x0 - target).pow(2).sum() / x0.shape[0]
+
+
+@torch.no_grad()
+def ddim_sample(
+    eps_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    alphas_cumprod: torch.Tensor,
+    x_T: torch.Tensor,
+    steps: int,
+    clip_x0: Optional[float] = None,
+) -> torch.Tensor:
+    """Deterministic DDIM (eta = 0) from pure noise x_T down to x0 over `steps` evenly spaced timesteps.
+
+    eps_fn(x_t, t) -> epsilon (already guided); t is a B-long integer tensor. clip_x0: clamp each x0 estimate to
+    [-clip_x0, clip_x0] and re-derive epsilon from it (pixel-space models; diffusers' `clip_sample`).
+    Returns the final x0 estimate.
+    """
+    T = alphas_cumprod.shape[0]
+    steps = max(1, min(int(steps), T))
+    ts = torch.linspace(T - 1, 0, steps).round().long()
+    ac = alphas_cumprod.to(device=x_T.device, dtype=torch.float32)
+    x = x_T.float()
+    x0 = x
+    for i, t in enumerate(ts.tolist()):
+        a_t = ac[t]
+        a_prev = ac[ts[i + 1]] if i + 1 < len(ts) else torch.ones((), device=x.device)
+        eps = eps_fn(x, torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)).float()
+        x0 = (x - (1 - a_t).sqrt() * eps) / a_t.sqrt()
+        if clip_x0 is not None:
+            x0 = x0.clamp(-clip_x0, clip_x0)
+            eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
+        x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+    return x0
