@@ -9,7 +9,8 @@ from typing import Callable, Optional
 import torch
 
 from dreamavatar.body.base import BodyModel, BodyOutput
-from dreamavatar.field.avatar import AvatarField, CanonicalQuery
+from dreamavatar.field.avatar import AvatarField
+from dreamavatar.field.bake import BakedField
 from dreamavatar.train.config import GenerateConfig
 from dreamavatar.train.render import render_avatar
 from renderers.cameras import Cameras
@@ -23,7 +24,7 @@ class LoadedAvatar:
     background: Callable[[torch.Tensor], torch.Tensor] | torch.Tensor
     height: float  # canonical body height, metres
     center_y: float  # canonical body's vertical centre
-    query: Optional[CanonicalQuery] = None  # a baked canonical field, when baked
+    baked: Optional[BakedField] = None  # the canonical field baked to a grid (animation speed)
 
     @torch.no_grad()
     def pose(self, poses: torch.Tensor, transl: torch.Tensor | None = None) -> BodyOutput:
@@ -34,17 +35,18 @@ class LoadedAvatar:
     def render(self, out: BodyOutput, cams: Cameras, background=None) -> dict[str, torch.Tensor]:
         """Render the avatar posed as `out` (batch 1 or B) from B cameras."""
         bg = self.background if background is None else background
-        return render_avatar(self.avatar, out, cams, bg, self.cfg.train.ray_step, query=self.query)
+        return render_avatar(self.avatar, out, cams, bg, self.cfg.train.ray_step, baked=self.baked)
 
-    def bake(self, resolution: int = 128) -> None:
-        """Sample the canonical field to a dense grid once, so animation queries it by trilinear lookups."""
-        from dreamavatar.bake import bake_canonical
+    def bake(self, cell: float = 0.01) -> None:
+        """Sample the canonical field to a dense grid (`cell` metres) once: animation then reads it by trilinear
+        lookups instead of the hash grid and MLPs."""
+        from dreamavatar.field.bake import bake_avatar
 
-        self.query = bake_canonical(self.avatar, self.body.canonical(), resolution)
+        self.baked = bake_avatar(self.avatar, self.body.canonical(), cell)
 
 
-def load_avatar(run_path: str | Path, bake: int = 0) -> LoadedAvatar:
-    """Load the avatar of a `generate` run directory (its last checkpoint). `bake`: grid resolution, 0 = no baking."""
+def load_avatar(run_path: str | Path, bake: float = 0.0) -> LoadedAvatar:
+    """Load the avatar of a `generate` run directory (its last checkpoint). `bake`: grid cell in metres, 0 = none."""
     from dreamavatar.condition import body_extent
     from dreamavatar.config import load_config
     from dreamavatar.field.background import Background

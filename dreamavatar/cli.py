@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 from typing import Sequence
 
@@ -16,9 +17,10 @@ from dreamavatar.errors import UserError
 
 # Each name is a module `dreamavatar.commands.<name>` with `register(subparsers)`; imported when the parser is built,
 # so keep those modules light (heavy imports inside their `run`).
-COMMANDS = ("motions", "skeleton")
+COMMANDS = ("generate", "animate", "compose", "export", "sample", "skeleton", "motions")
 
 EXIT_USER_ERROR = 2
+_OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +41,14 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # `key=value` overrides may stand anywhere after the subcommand (argparse cannot interleave them with options)
+    args, unknown = parser.parse_known_args(argv)
+    overrides = [u for u in unknown if _OVERRIDE.match(u)]
+    rest = [u for u in unknown if not _OVERRIDE.match(u)]
+    if rest or (overrides and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(rest or overrides)}")
+    if overrides:
+        args.overrides = list(args.overrides or []) + overrides
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )

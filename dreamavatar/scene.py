@@ -67,7 +67,7 @@ class SceneConfig:
     size: list[int] = field(default_factory=lambda: [512, 288])
     background: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
     skeleton: bool = False
-    bake: int = 128
+    bake: float = 0.01  # metres: grid cell of the baked canonical field (0: no baking)
     camera: SceneCamera = field(default_factory=SceneCamera)
     avatars: list[SceneAvatar] = field(default_factory=list)
 
@@ -161,7 +161,7 @@ def _frames(cfg, loaded, motions, places, cams, n, progress) -> Iterator[np.ndar
         for la, m, T, a in zip(loaded, motions, places, cfg.avatars):
             pose, transl = frame_pose(m, f / cfg.fps - a.offset)
             out = la.pose(pose, transl)
-            posed = la.avatar.posed(out, 0, query=la.query)
+            posed = la.avatar.posed(out, 0, baked=la.baked)
             grid = posed.occupancy()
             sampler = OccupancySampler(grid, step=la.cfg.train.ray_step)
             fields.append(SceneField(posed, sampler, grid.aabb, torch.linalg.inv(T)))

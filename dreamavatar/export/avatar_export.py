@@ -37,14 +37,14 @@ def extract_avatar_mesh(loaded: LoadedAvatar, cfg: MeshConfig | None = None) -> 
 
     cfg = cfg or MeshConfig()
     canonical = loaded.body.canonical()
-    posed = loaded.avatar.posed(canonical, 0, query=loaded.query)
+    posed = loaded.avatar.posed(canonical, 0, baked=loaded.baked)
     box = posed.aabb()
     density = lambda p: posed(p, torch.zeros_like(p))[0]  # noqa: E731
     v, f = marching_cubes(density, box[0].numpy(), box[1].numpy(), cfg)
     if len(f) == 0:
         raise UserError("the avatar's density never reaches the mesh threshold: lower it, e.g. mesh.threshold=2")
     v, f = clean_mesh(v, f, cfg)
-    query = loaded.query or loaded.avatar.canonical.query
+    query = loaded.baked.query if loaded.baked is not None else loaded.avatar.canonical.query
     colors = vertex_colors(lambda p: query(p)[1], v)
     body_v = canonical.vertices[0].double().numpy()
     weights = transfer_weights(v, body_v, canonical.weights.double().numpy())

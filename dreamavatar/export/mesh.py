@@ -19,7 +19,7 @@ ColorFn = Callable[[torch.Tensor], torch.Tensor]  # N x 3 points -> N x 3 colour
 @dataclass
 class MeshConfig:
     resolution: int = 192  # marching-cubes grid cells along the longest side of the box
-    threshold: float = 10.0  # density iso-level (opacity of a 1 cm step: 1 - exp(-10 * 0.01) ~ 0.1)
+    threshold: float = 60.0  # density iso-level: close to where rendered opacity reaches 0.5 (tests hold it to 2 cm)
     keep_components: int = 1  # keep this many largest connected components (0 keeps all)
     min_component_fraction: float = 0.02  # ... and only those with at least this fraction of the faces
     target_faces: int = 0  # decimate to about this many faces (0: no decimation)

@@ -7,7 +7,8 @@ from typing import Callable, Optional
 import torch
 
 from dreamavatar.body.base import BodyOutput
-from dreamavatar.field.avatar import AvatarField, CanonicalQuery
+from dreamavatar.field.avatar import AvatarField
+from dreamavatar.field.bake import BakedField
 from renderers.cameras import Cameras
 
 BackgroundFn = Callable[[torch.Tensor], torch.Tensor]
@@ -20,7 +21,7 @@ def render_avatar(
     background: BackgroundFn | torch.Tensor | None,
     ray_step: float,
     perturb: bool = False,
-    query: Optional[CanonicalQuery] = None,
+    baked: Optional[BakedField] = None,
     chunk: int = 16384,
 ) -> dict[str, torch.Tensor]:
     """Render B cameras of a posed body (`out` has batch B, one pose per camera, or 1, shared).
@@ -32,11 +33,11 @@ def render_avatar(
 
     rgbs, opacities, n = [], [], 0
     shared = out.vertices.shape[0] == 1
-    posed = avatar.posed(out, 0, query=query) if shared else None
+    posed = avatar.posed(out, 0, baked=baked) if shared else None
     grid = posed.occupancy() if shared else None
     for b in range(len(cams)):
         if not shared:
-            posed = avatar.posed(out, b, query=query)
+            posed = avatar.posed(out, b, baked=baked)
             grid = posed.occupancy()
         sampler = OccupancySampler(grid, step=ray_step)
         r = render_image(cams[b], posed, sampler, near=0.05, far=20.0, aabb=grid.aabb, background=background,

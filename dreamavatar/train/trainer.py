@@ -98,6 +98,19 @@ class Trainer:
         self.seconds = 0.0
         self.optimizer = self._make_optimizer()
         self._pose_sampler = None
+        self.sds_cfg = self._scaled_schedules(cfg)
+
+    @staticmethod
+    def _scaled_schedules(cfg: GenerateConfig):
+        """SDS config whose schedule steps given as fractions (<= 1) are turned into steps of this run."""
+        import copy
+
+        sds = copy.deepcopy(cfg.sds)
+        s = sds.t_max_schedule
+        if s is not None and len(s) == 4:
+            to_step = lambda v: v * cfg.train.steps if 0 < v <= 1 else v  # noqa: E731
+            sds.t_max_schedule = [to_step(s[0]), s[1], s[2], to_step(s[3])]
+        return sds
 
     # ---- set-up -------------------------------------------------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -171,7 +184,7 @@ class Trainer:
         cond = render_condition(cams, out)[0].to(self.device)
         rendered = render_avatar(self.avatar, out, cams.to(self.device), self.background_fn(), t.ray_step, perturb=True)
         prompts = view_prompts(self.cfg.prompt, azimuths.tolist())
-        sds = self.prior.sds(rendered["rgb"], cond, prompts, self.cfg.sds, generator=self.generator, step=step)
+        sds = self.prior.sds(rendered["rgb"], cond, prompts, self.sds_cfg, generator=self.generator, step=step)
         self.optimizer.zero_grad(set_to_none=True)
         sds.loss.backward()
         return StepResult(float(sds.loss.detach()), float(sds.grad_norm.mean()), stage)

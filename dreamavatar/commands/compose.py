@@ -1,0 +1,27 @@
+"""`dreamavatar compose SCENE.yaml`: several avatars with their own motions in one video (format: dreamavatar/scene.py
+and the README)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compose", help="render several avatars with their motions into one video", description=__doc__)
+    p.add_argument("scene", help="scene YAML file (see examples/scene.yaml)")
+    p.add_argument("--out", default=None, help="output .mp4 (default: the scene file's name with .mp4)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from dreamavatar.scene import load_scene, render_scene
+    from renderers.video import write_video
+
+    cfg = load_scene(args.scene)
+    out = Path(args.out) if args.out else Path(args.scene).with_suffix(".mp4")
+    frames, _ = render_scene(cfg)
+    write_video(out, frames, fps=cfg.fps)
+    print(out)
+    return 0

@@ -1,0 +1,110 @@
+"""The avatar: a canonical NeRF + the skeleton-tied deformation, and its posed instances the renderer draws.
+
+`AvatarField` holds the trainable parts. `AvatarField.posed(body_output)` gives a `PosedAvatar`, the field callable
+`(points N x 3, dirs N x 3) -> (sigma N, rgb N x 3)` of renderers.volume for that one posed body, with an occupancy
+grid for body-guided sampling. sigma(x) = sigma_canonical(x_c) * w(x).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from dreamavatar.body.base import BodyOutput
+from dreamavatar.field.deformation import Deformation, DeformationConfig, PosedBody
+from dreamavatar.field.nerf import CanonicalField, NeRFConfig
+
+if TYPE_CHECKING:
+    from dreamavatar.field.bake import BakedField
+
+
+
+@dataclass
+class AvatarConfig:
+    nerf: NeRFConfig = field(default_factory=NeRFConfig)
+    deformation: DeformationConfig = field(default_factory=DeformationConfig)
+    occupancy_cell: float = 0.02  # metres, cell size of the body-guided sampling grid
+
+
+class AvatarField(nn.Module):
+    """Canonical field + deformation (delta MLP). `posed(out)` binds them to a posed body for rendering."""
+
+    Config = AvatarConfig
+
+    def __init__(self, cfg: AvatarConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg = cfg or AvatarConfig()
+        self.canonical = CanonicalField(cfg.nerf)
+        self.deformation = Deformation(cfg.deformation)
+
+    def posed(
+        self, out: BodyOutput, index: int = 0, baked: "BakedField | None" = None, light_dir: torch.Tensor | None = None
+    ) -> "PosedAvatar":
+        """The field of pose `index` of `out`. `baked` replaces the NeRF and delta MLP; `light_dir` shades."""
+        d = self.cfg.deformation
+        body = PosedBody.from_output(out, index, d.knn, d.knn_workers)
+        return PosedAvatar(self, body, baked, light_dir)
+
+    def max_delta(self, canonical_vertices: torch.Tensor) -> float:
+        """Largest delta (m^2) over the canonical body's vertices: sets how far from the skin density may reach."""
+        with torch.no_grad():
+            return float(self.deformation.delta(canonical_vertices.reshape(-1, 3)).max())
+
+
+class PosedAvatar:
+    """The renderer's field for one posed body. Evaluates the canonical field only where w is not negligible."""
+
+    def __init__(
+        self,
+        avatar: AvatarField,
+        body: PosedBody,
+        baked: "BakedField | None" = None,
+        light_dir: torch.Tensor | None = None,
+    ) -> None:
+        self.avatar, self.body = avatar, body
+        self.baked = baked
+        self.light_dir = light_dir
+        self.weight_floor = avatar.cfg.deformation.weight_floor
+        # beyond this distance from every vertex w < weight_floor: the nearest-vertex search may stop there
+        self.reach = avatar.deformation.radius(self.delta_max()) + 1e-3
+
+    def __call__(self, points: torch.Tensor, dirs: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """points, dirs: N x 3 (posed space) -> (sigma N, rgb N x 3)."""
+        delta_fn = self.baked.delta if self.baked is not None else None
+        deformed = self.avatar.deformation(points, self.body, delta_fn, self.reach)
+        sigma = points.new_zeros(points.shape[0])
+        rgb = points.new_zeros(points.shape[0], 3)
+        keep = torch.nonzero(deformed.weight > self.weight_floor).squeeze(-1)  # skip far-away points
+        if keep.numel() == 0:
+            return sigma + deformed.weight * 0, rgb  # keeps the graph (delta) connected
+        x_c = deformed.points[keep]
+        if self.baked is not None:
+            s_c, albedo = self.baked.query(x_c)
+        else:
+            s_c, albedo = self.avatar.canonical.query(x_c)
+            if self.light_dir is not None:
+                albedo = self.avatar.canonical.shade(x_c, albedo, self.light_dir)
+        sigma = sigma.index_put((keep,), s_c * deformed.weight[keep])
+        rgb = rgb.index_put((keep,), albedo)
+        return sigma, rgb
+
+    def occupancy(self, cell_size: float | None = None, radius: float | None = None):
+        """An OccupancyGrid of the posed body: cells within the weight's reach of a vertex, the inside filled."""
+        from renderers.occupancy import OccupancyGrid
+
+        radius = self.reach if radius is None else radius
+        cell = cell_size or self.avatar.cfg.occupancy_cell
+        return OccupancyGrid.from_points(self.body.vertices, radius, cell, fill_holes=True)
+
+    def delta_max(self) -> float:
+        """Largest delta at the body's vertices (taken to canonical space)."""
+        A = self.body.to_canonical
+        x_c = (A[:, :, :3] @ self.body.vertices.unsqueeze(-1)).squeeze(-1) + A[:, :, 3]
+        return self.avatar.max_delta(x_c)
+
+    def aabb(self, margin: float | None = None) -> torch.Tensor:
+        """A box around the posed body grown by the weight's reach (2 x 3)."""
+        return self.body.aabb(self.reach if margin is None else margin)

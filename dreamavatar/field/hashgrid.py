@@ -1,0 +1,162 @@
+"""Multiresolution hash-grid encoding (Instant-NGP), pure PyTorch reference with an optional tinycudann backend.
+
+Conventions follow tinycudann's "HashGrid" so the two backends share one parameter layout: level l has
+scale_l = base * growth^l - 1, a point u in [0, 1]^3 sits at u * scale_l + 0.5 in grid units, the level holds
+res_l = ceil(scale_l) + 1 vertices per axis, indexed densely while res_l^3 fits the table and by the spatial hash
+(x * 1) ^ (y * 2654435761) ^ (z * 805459861) mod T beyond. Features are interpolated trilinearly.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+PRIMES = (1, 2654435761, 805459861)
+# the same primes as int32 bit patterns: int32 products wrap like tcnn's uint32 ones (and are cheaper than int64)
+_PRIMES_I32 = tuple(p - 2**32 if p >= 2**31 else p for p in PRIMES)
+# the 8 corners of a grid cell, bit k of the corner number = offset along axis k
+_CORNERS = torch.tensor([[(c >> k) & 1 for k in range(3)] for c in range(8)], dtype=torch.long)
+# the weight product below enumerates corners as (x, y, z) nested with z fastest: map to corner numbers
+_WEIGHT_ORDER = [cx * 4 + cy * 2 + cz for cx, cy, cz in _CORNERS.tolist()]
+
+
+@dataclass
+class HashGridConfig:
+    n_levels: int = 16
+    n_features: int = 2
+    log2_table_size: int = 19  # entries per level; the tiny preset uses 16
+    base_resolution: int = 16
+    finest_resolution: int = 4096
+    bound: float = 2.0  # points in [-bound, bound]^3 are encoded; outside is clamped to the box
+    implementation: str = "torch"  # "torch" | "tcnn" (CUDA + tinycudann only; falls back to torch with a warning)
+
+
+def tcnn_available() -> bool:
+    """tinycudann is importable and CUDA is present."""
+    if not torch.cuda.is_available():
+        return False
+    try:
+        import tinycudann  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class HashGrid(nn.Module):
+    """points N x 3 (world, inside [-bound, bound]^3) -> features N x (n_levels * n_features), level-major."""
+
+    Config = HashGridConfig
+
+    def __init__(self, cfg: HashGridConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg = cfg or HashGridConfig()
+        L, T = cfg.n_levels, 2**cfg.log2_table_size
+        growth = math.exp(math.log(cfg.finest_resolution / cfg.base_resolution) / max(L - 1, 1))
+        scales = [cfg.base_resolution * growth**lvl - 1.0 for lvl in range(L)]
+        res = [int(math.ceil(s)) + 1 for s in scales]
+        sizes = [min(T, (r**3 + 7) // 8 * 8) for r in res]
+        # dense levels first, then hashed levels of T rows each starting at a multiple of T (see corner_rows)
+        self.n_dense = sum(r**3 <= T for r in res)
+        offsets, total = [], 0
+        for lvl, size in enumerate(sizes):
+            if lvl >= self.n_dense:
+                total = (total + T - 1) // T * T
+            offsets.append(total)
+            total += size
+        self.growth = growth
+        self.register_buffer("scales", torch.tensor(scales, dtype=torch.float32), persistent=False)
+        self.register_buffer("res", torch.tensor(res, dtype=torch.int32), persistent=False)
+        self.register_buffer("sizes", torch.tensor(sizes, dtype=torch.int32), persistent=False)
+        self.register_buffer("offsets", torch.tensor(offsets, dtype=torch.int32), persistent=False)
+        # one flat table of all levels: rows x features, small uniform init
+        self.table = nn.Parameter(torch.empty(total, cfg.n_features).uniform_(-1e-4, 1e-4))
+        self._tcnn = self._make_tcnn() if cfg.implementation == "tcnn" else None
+        if cfg.implementation not in ("torch", "tcnn"):
+            raise ValueError(f"hash grid implementation {cfg.implementation!r}: use 'torch' or 'tcnn'")
+
+    @property
+    def out_dim(self) -> int:
+        return self.cfg.n_levels * self.cfg.n_features
+
+    def _make_tcnn(self) -> nn.Module | None:
+        if not tcnn_available():
+            log.warning("hash grid: implementation='tcnn' needs tinycudann and CUDA; using the torch reference")
+            return None
+        import tinycudann as tcnn
+
+        c = self.cfg
+        enc = tcnn.Encoding(
+            3,
+            {
+                "otype": "HashGrid",
+                "n_levels": c.n_levels,
+                "n_features_per_level": c.n_features,
+                "log2_hashmap_size": c.log2_table_size,
+                "base_resolution": c.base_resolution,
+                "per_level_scale": self.growth,
+                "interpolation": "Linear",
+            },
+            dtype=torch.float32,
+        )
+        with torch.no_grad():  # start from the same values as the torch table
+            enc.params.copy_(self.tcnn_layout().reshape(-1).to(enc.params))
+        return enc
+
+    def tcnn_layout(self) -> torch.Tensor:
+        """The table in tinycudann's layout (levels back to back, no alignment padding): rows x F."""
+        return torch.cat([self.table[o : o + s] for o, s in zip(self.offsets.tolist(), self.sizes.tolist())])
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """World points N x 3 -> unit cube [0, 1]^3 (clamped)."""
+        b = self.cfg.bound
+        return ((x + b) / (2 * b)).clamp(0.0, 1.0)
+
+    def corner_rows(self, base: torch.Tensor) -> torch.Tensor:
+        """Lower cell corners N x L x 3 (int32) -> flat table rows of the 8 cell corners, N x L x 8 (int32).
+
+        Dense levels index x + y res + z res^2 (the far boundary clamped into range); hashed levels use
+        (x * 1) ^ (y * 2654435761) ^ (z * 805459861) mod T. T is a power of two and the hashed levels' offsets are
+        multiples of T, so masking each term first and xor-ing the offset in gives the same rows with fewer ops.
+        """
+        nd = self.n_dense
+        res = self.res[:nd]
+        stride = torch.stack([torch.ones_like(res), res, res * res], -1)  # Ld x 3
+        mask = 2**self.cfg.log2_table_size - 1
+        bd, bh = base[:, :nd], base[:, nd:]
+        off_d, off_h = self.offsets[:nd], self.offsets[nd:]
+        # per axis, per offset (0 or 1) terms; the level offset rides on the z term
+        dterm = [[torch.minimum(bd[..., k] + o, res - 1) * stride[:, k] for o in (0, 1)] for k in range(3)]
+        dterm[2] = [t + off_d for t in dterm[2]]
+        hterm = [[((bh[..., k] + o) * _PRIMES_I32[k]) & mask for o in (0, 1)] for k in range(3)]
+        hterm[2] = [t ^ off_h for t in hterm[2]]
+        dxy = [[dterm[0][cx] + dterm[1][cy] for cy in (0, 1)] for cx in (0, 1)]
+        hxy = [[hterm[0][cx] ^ hterm[1][cy] for cy in (0, 1)] for cx in (0, 1)]
+        rows = [
+            torch.cat([dxy[cx][cy] + dterm[2][cz], hxy[cx][cy] ^ hterm[2][cz]], 1)
+            for cx, cy, cz in _CORNERS.tolist()
+        ]
+        return torch.stack(rows, -1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: N x 3 world points -> N x (L * F) features."""
+        u = self.normalize(x.reshape(-1, 3).float())
+        if self._tcnn is not None and u.is_cuda:
+            return self._tcnn(u).float()
+        pos = u[:, None, :] * self.scales[None, :, None] + 0.5  # N x L x 3
+        base = pos.floor()
+        frac = pos - base
+        rows = self.corner_rows(base.int())  # N x L x 8
+        # trilinear weights of the 8 corners: product over axes of frac (offset 1) or 1 - frac (offset 0)
+        wx = torch.stack([1.0 - frac, frac], -1)  # N x L x 3 x 2
+        w = (wx[:, :, 0, :, None, None] * wx[:, :, 1, None, :, None] * wx[:, :, 2, None, None, :]).reshape(
+            u.shape[0], -1, 8
+        )  # N x L x 8, corner number = cz * 4 + cy * 2 + cx ... reordered below
+        w = w[..., _WEIGHT_ORDER]
+        feats = self.table.index_select(0, rows.reshape(-1)).reshape(*rows.shape, -1)  # N x L x 8 x F
+        return (w.unsqueeze(-1) * feats).sum(2).reshape(u.shape[0], -1)
