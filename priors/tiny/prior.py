@@ -1,0 +1,158 @@
+"""`TinyPrior`: the embedded pose-conditioned diffusion prior that ships in the package (pixel space, 32 px).
+
+It implements the `PosePrior` hooks; SDS and sampling come from the shared base class. Weights live in
+`priors/tiny/weights/` as fp16 safetensors plus a config json (see MODEL_CARD.md for how they were trained).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from priors.base import PosePrior, resize_images
+from priors.errors import PriorError
+from priors.tiny.model import TinyDenoiser, UNetConfig, ddpm_alphas_cumprod
+from priors.tiny.text import TextConfig, TinyTextEncoder
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+WEIGHTS_FILE = "tiny_prior.safetensors"
+CONFIG_FILE = "config.json"
+
+
+@dataclass
+class TinyPriorConfig:
+    unet: UNetConfig = field(default_factory=UNetConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    num_train_timesteps: int = 1000
+    background: list[float] = field(default_factory=lambda: [0.78, 0.84, 0.92])  # the plain training background
+    trained_steps: int = 0  # written by the training script
+
+    @staticmethod
+    def from_dict(d: dict) -> "TinyPriorConfig":
+        return TinyPriorConfig(
+            unet=UNetConfig(**d.get("unet", {})),
+            text=TextConfig(**d.get("text", {})),
+            **{k: v for k, v in d.items() if k not in ("unet", "text")},
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def resize_to(img: torch.Tensor, size: int) -> torch.Tensor:
+    """Resample B x C x H x W images to size x size as the shared SDS code does (area when shrinking)."""
+    return resize_images(img, size)
+
+
+class TinyPrior(PosePrior):
+    """Pixel-space prior: x0 = 2 * rgb - 1 at `resolution` px. Inputs of other sizes are area-resampled."""
+
+    def __init__(self, cfg: TinyPriorConfig | None = None):
+        super().__init__()
+        self.cfg = cfg or TinyPriorConfig()
+        self.resolution = self.cfg.unet.resolution
+        self.num_train_timesteps = self.cfg.num_train_timesteps
+        self.text_encoder = TinyTextEncoder(self.cfg.text)
+        self.denoiser = TinyDenoiser(self.cfg.unet)
+        self.register_buffer("_alphas_cumprod", ddpm_alphas_cumprod(self.num_train_timesteps), persistent=False)
+
+    @property
+    def background(self) -> torch.Tensor:
+        """3, the plain background colour the prior was trained with (rgb in [0, 1])."""
+        return torch.tensor(self.cfg.background, dtype=torch.float32)
+
+    def encode_text(self, prompts: list[str]) -> torch.Tensor:
+        """Prompts -> B x L x D (the base class's `embed` adds the memory/disk caches)."""
+        return self.text_encoder(self.text_encoder.ids(list(prompts)).to(self._alphas_cumprod.device))
+
+    def encode_images(self, rgb: torch.Tensor) -> torch.Tensor:
+        """rgb B x 3 x H x W in [0, 1] -> B x 3 x R x R in [-1, 1]."""
+        return resize_to(rgb, self.resolution) * 2 - 1
+
+    def decode(self, x0: torch.Tensor) -> torch.Tensor:
+        """B x 3 x R x R -> rgb in [0, 1]."""
+        return ((x0 + 1) / 2).clamp(0, 1)
+
+    def predict_noise(
+        self, x_t: torch.Tensor, t: torch.Tensor, text_emb: torch.Tensor, cond: torch.Tensor
+    ) -> torch.Tensor:
+        cond = resize_to(cond.to(x_t), self.resolution)
+        t = t.to(x_t.device).expand(x_t.shape[0]) if t.dim() == 0 or t.numel() == 1 else t.to(x_t.device)
+        return self.denoiser(x_t, t, text_emb.to(x_t), cond)
+
+    def alphas_cumprod(self) -> torch.Tensor:
+        return self._alphas_cumprod
+
+
+def save_tiny_prior(prior: TinyPrior, directory: str | Path, dtype: torch.dtype = torch.float16) -> None:
+    """Write weights (safetensors, `dtype`) and config json atomically into `directory`."""
+    from safetensors.torch import save_file
+
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to(dtype).contiguous() for k, v in prior.state_dict().items()}
+    tmp = d / (WEIGHTS_FILE + ".tmp")
+    save_file(state, str(tmp))
+    tmp.replace(d / WEIGHTS_FILE)
+    tmp = d / (CONFIG_FILE + ".tmp")
+    tmp.write_text(json.dumps(prior.cfg.to_dict(), indent=2) + "\n")
+    tmp.replace(d / CONFIG_FILE)
+
+
+def load_tiny_prior(path: str | Path | None = None, device: str | torch.device = "cpu") -> TinyPrior:
+    """Load the shipped tiny prior (or one from `path`, a folder holding config.json + tiny_prior.safetensors).
+    Runs offline; weights are stored in fp16 and used in float32."""
+    from safetensors.torch import load_file
+
+    d = Path(path) if path is not None else WEIGHTS_DIR
+    if not (d / WEIGHTS_FILE).is_file() or not (d / CONFIG_FILE).is_file():
+        raise PriorError(
+            f"no tiny prior weights in {d} (need {WEIGHTS_FILE} and {CONFIG_FILE}): reinstall dreamavatar, or "
+            "train them with `python scripts/train_tiny_prior.py`"
+        )
+    try:
+        cfg = TinyPriorConfig.from_dict(json.loads((d / CONFIG_FILE).read_text()))
+        prior = TinyPrior(cfg)
+        state = {k: v.float() for k, v in load_file(str(d / WEIGHTS_FILE)).items()}
+        prior.load_state_dict(state)
+        prior.model_id = "tiny:" + hashlib.sha256((d / WEIGHTS_FILE).read_bytes()).hexdigest()
+    except Exception as e:  # safetensors, json and shape errors alike: the files are not a usable tiny prior
+        raise PriorError(f"tiny prior weights in {d} are unreadable ({str(e).splitlines()[0]}): retrain or reinstall")
+    return prior.to(device).eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def sample_batch(
+    prior: PosePrior,
+    prompts: list[str],
+    cond: torch.Tensor,
+    steps: int = 30,
+    guidance_scale: float = 3.0,
+    generator: torch.Generator | None = None,
+    negative_prompt: str = "",
+) -> torch.Tensor:
+    """DDIM (eta 0) with CFG for a batch: one prompt per condition image (B x 3 x H x W in [0, 1]).
+    x0 estimates are clipped to the pixel range at every step (a pixel-space model may). Returns B x 3 x R x R."""
+    B, R = cond.shape[0], prior.resolution
+    cond = resize_images(cond.to(prior.device, torch.float32), R)
+    emb = prior.embed(prompts)
+    null = prior.embed([negative_prompt]).expand_as(emb)
+    ac = prior.alphas_cumprod().to(prior.device, torch.float32)
+    T = ac.shape[0]
+    ts = torch.linspace(T - 1, 0, max(1, min(steps, T))).round().long().tolist()
+    x = torch.randn((B, *prior.latent_shape()), generator=generator).to(prior.device)
+    for i, t in enumerate(ts):
+        tt = torch.full((B,), t, dtype=torch.long, device=x.device)
+        eps = prior.predict_noise(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([null, emb]), torch.cat([cond, cond]))
+        eps_u, eps_c = eps.float().chunk(2)
+        eps = eps_u + guidance_scale * (eps_c - eps_u)
+        a_t = ac[t]
+        a_prev = ac[ts[i + 1]] if i + 1 < len(ts) else torch.ones((), device=x.device)
+        x0 = ((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(-1, 1)
+        eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
+        x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
+    return prior.decode(x0)
