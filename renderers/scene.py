@@ -11,9 +11,9 @@ import torch
 
 from renderers.cameras import Cameras
 from renderers.errors import RenderError
-from renderers.rays import near_far, pixel_rays, transform_rays
+from renderers.rays import near_far, transform_rays
 from renderers.samplers import Field, Sampler
-from renderers.volume import Background, _render_chunked, blend_background, composite, evaluate
+from renderers.volume import Background, blend_background, composite, evaluate, render_camera_chunks
 
 
 @dataclass
@@ -93,12 +93,6 @@ def render_scene_image(
 ) -> dict:
     """Render B camera images of the scene, `chunk` rays at a time. Returns dict(rgb B x H x W x 3, opacity
     B x H x W, depth B x H x W, opacity_per_field B x H x W x F, num_samples int)."""
-    origins, dirs = pixel_rays(cams)
-    shape = origins.shape[:-1]
-    return _render_chunked(
-        origins.reshape(-1, 3),
-        dirs.reshape(-1, 3),
-        shape,
-        chunk,
-        lambda o, d: render_scene_rays(o, d, fields, near, far, background, perturb),
+    return render_camera_chunks(
+        cams, chunk, lambda o, d: render_scene_rays(o, d, fields, near, far, background, perturb)
     )

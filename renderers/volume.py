@@ -251,19 +251,19 @@ def render_image(
 
     Returns dict(rgb B x H x W x 3, opacity B x H x W, depth B x H x W, num_samples int).
     """
-    origins, dirs = pixel_rays(cams)
-    shape = origins.shape[:-1]
-    return _render_chunked(
-        origins.reshape(-1, 3),
-        dirs.reshape(-1, 3),
-        shape,
+    return render_camera_chunks(
+        cams,
         chunk,
         lambda o, d: render_rays(o, d, field, sampler, near, far, aabb, background, perturb, backend, early_stop),
     )
 
 
-def _render_chunked(origins, dirs, shape, chunk, render_fn) -> dict:
-    """Call render_fn on chunks of rays and reassemble the per-ray outputs into `shape`."""
+def render_camera_chunks(cams: Cameras, chunk: int, render_fn) -> dict:
+    """Call render_fn(origins, dirs) on chunks of the cameras' pixel rays and reassemble the per-ray outputs into
+    B x H x W (x ...) images."""
+    origins, dirs = pixel_rays(cams)
+    shape = origins.shape[:-1]
+    origins, dirs = origins.reshape(-1, 3), dirs.reshape(-1, 3)
     parts: dict[str, list] = {}
     num = 0
     for i in range(0, origins.shape[0], chunk):
