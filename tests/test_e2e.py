@@ -16,11 +16,16 @@ from dreamavatar.cli import main
 PROMPT = "a man wearing a red t-shirt and blue trousers"
 
 
+_INIT_CACHE: list[Path] = []  # one stage-0 cache for the whole module (every run reuses the first fit)
+
+
 def fast_overrides(tmp: Path) -> list[str]:
-    """Small enough for CI: 32 px renders, a short stage 0 cached in the test's folder, tiny previews."""
+    """Small enough for CI: 32 px renders, a short stage 0 cached once for the module, tiny previews."""
+    if not _INIT_CACHE:
+        _INIT_CACHE.append(tmp / "init-cache")
     return [
         "init.iterations=60", "init.resolution=32", "init.views=12", "init.rays_per_step=1024",
-        f"init.cache_dir={tmp / 'init-cache'}", "train.resolution=32", "train.checkpoint_every=2",
+        f"init.cache_dir={_INIT_CACHE[0]}", "train.resolution=32", "train.checkpoint_every=2",
         "train.preview_every=0", "train.preview_size=32", "train.turntable_frames=4", "train.turntable_size=32",
         "train.animate_from=0.5",
     ]  # fmt: skip
