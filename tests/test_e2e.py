@@ -215,6 +215,7 @@ def test_nan_rolls_back_once_then_stops(tmp_path, monkeypatch, capsys):
         (["generate", "  "], "prompt is empty"),
         (["generate", PROMPT, "--prior", "/nonexistent/sd"], "GPU"),
         (["generate", PROMPT, "train.lrr=1"], "lrr"),
+        (["generate", PROMPT, "--body", "smpl", "--out", "smplrun"], "smpl.is.tue.mpg.de"),
         (["animate", "/nonexistent/run", "--motion", "walk"], "not a directory"),
         (["export", "/nonexistent/run", "--format", "obj", "--rigged"], "--rigged needs --format glb"),
         (["compose", "/nonexistent/scene.yaml"], "does not exist"),
@@ -222,9 +223,11 @@ def test_nan_rolls_back_once_then_stops(tmp_path, monkeypatch, capsys):
 )
 def test_user_errors_exit_2_with_one_message(argv, words, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DREAMAVATAR_SMPL_DIR", raising=False)
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert words in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "smplrun").exists() and not (tmp_path / "outputs").exists(), "a failed start left files"
 
 
 def test_existing_run_dir_is_refused_without_resume(run_dir, capsys):

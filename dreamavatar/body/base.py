@@ -33,6 +33,12 @@ class BodyOutput:
     joint_transforms: torch.Tensor
     vertex_transforms: torch.Tensor
 
+    def to(self, device: torch.device | str) -> "BodyOutput":
+        """The same output with every tensor on `device` (a no-op where they already are)."""
+        from dataclasses import fields
+
+        return BodyOutput(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+
 
 class BodyModel(nn.Module):
     """Base class of body models. Implementations: `anny_body.AnnyBody` (default, free), `smpl_body.SMPLBody`."""

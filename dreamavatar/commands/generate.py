@@ -74,9 +74,10 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"{out} was made for the prompt {cfg.prompt!r}: give that prompt, or another --out")
     else:
         cfg = make_config(args)
+    run_dir.check_free(resume=args.resume)
+    trainer = Trainer(cfg, run_dir, progress=not args.no_progress)  # loads body and prior: their errors come first
     run_dir.create(resume=args.resume)
     save_config(cfg, run_dir.config)
-    trainer = Trainer(cfg, run_dir, progress=not args.no_progress)
     trainer.initialize()
     trainer.fit()
     print("rendering previews and turntable", file=sys.stderr)

@@ -31,6 +31,8 @@ def render_avatar(
     from renderers.samplers import OccupancySampler
     from renderers.volume import render_image
 
+    device = next(avatar.parameters()).device
+    out, cams = out.to(device), cams.to(device)
     rgbs, opacities, n = [], [], 0
     shared = out.vertices.shape[0] == 1
     posed = avatar.posed(out, 0, baked=baked) if shared else None

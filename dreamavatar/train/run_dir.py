@@ -42,12 +42,16 @@ class RunDir:
     def summary(self) -> Path:
         return self.root / "run.json"
 
-    def create(self, resume: bool) -> None:
-        """Make the folders. An existing run directory is refused unless resuming."""
+    def check_free(self, resume: bool) -> None:
+        """An existing, non-empty run directory is refused unless resuming."""
         if self.root.exists() and any(self.root.iterdir()) and not resume:
             raise UserError(
                 f"{self.root} already exists: pass --resume to continue that run, or choose another --out"
             )
+
+    def create(self, resume: bool) -> None:
+        """Make the folders (after `check_free`)."""
+        self.check_free(resume)
         (self.root / "checkpoints").mkdir(parents=True, exist_ok=True)
         self.previews.mkdir(parents=True, exist_ok=True)
 
