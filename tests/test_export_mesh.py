@@ -59,3 +59,19 @@ def test_transfer_weights_and_posing():
     T[1, :3, 3] = [0.0, 1.0, 0.0]  # joint 1 lifts by 1 m
     posed = pose_vertices(pts, w, T)
     np.testing.assert_allclose(posed[:, 1] - pts[:, 1], w[:, 1], atol=1e-9)
+
+
+def test_choose_threshold_picks_the_level_that_matches_the_reference():
+    from dreamavatar.export.mesh import DensityGrid, choose_threshold
+
+    def gaussian(p):  # density 200 exp(-(r / 0.25)^2): level L sits at radius 0.25 sqrt(ln(200 / L))
+        return 200.0 * torch.exp(-(p.norm(dim=-1) / 0.25) ** 2)
+
+    grid = DensityGrid.sample(gaussian, np.array([-0.6] * 3), np.array([0.6] * 3), 48)
+
+    def closeness_to_r03(v, f):  # the "rendered" reference: a sphere of radius 0.3
+        return -abs(float(np.linalg.norm(v, axis=1).mean()) - 0.3)
+
+    level, score = choose_threshold(grid, closeness_to_r03)
+    assert level == 40  # radius 0.317 at 40 beats 0.274 at 60 and 0.348 at 20
+    assert score > -0.02

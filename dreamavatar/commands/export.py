@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, default=None, help="frame rate of a motion file that records none (default 30)")
     p.add_argument("--frames", default=None, metavar="A:B", help="half-open frame range of the motion")
     p.add_argument("--resolution", type=int, default=192, help="marching-cubes grid resolution")
-    p.add_argument("--threshold", type=float, default=None, help="density iso-level (default: MeshConfig's)")
+    p.add_argument("--threshold", type=float, default=None, help="density iso-level (default: the level whose mesh silhouettes best match the renders)")
     p.add_argument("--out", default=None, help="output file (default RUN_DIR/avatar.<format>)")
     p.set_defaults(func=run)
 

@@ -11,7 +11,15 @@ import torch
 
 from dreamavatar.avatar import LoadedAvatar
 from dreamavatar.export.gltf import JointAnimation, RiggedMesh, write_glb
-from dreamavatar.export.mesh import MeshConfig, clean_mesh, marching_cubes, pose_vertices, transfer_weights, vertex_colors
+from dreamavatar.export.mesh import (
+    DensityGrid,
+    MeshConfig,
+    choose_threshold,
+    clean_mesh,
+    pose_vertices,
+    transfer_weights,
+    vertex_colors,
+)
 
 
 @dataclass
@@ -40,15 +48,40 @@ def extract_avatar_mesh(loaded: LoadedAvatar, cfg: MeshConfig | None = None) -> 
     posed = loaded.avatar.posed(canonical, 0, baked=loaded.baked)
     box = posed.aabb()
     density = lambda p: posed(p, torch.zeros_like(p))[0]  # noqa: E731
-    v, f = marching_cubes(density, box[0].numpy(), box[1].numpy(), cfg)
+    grid = DensityGrid.sample(density, box[0].numpy(), box[1].numpy(), cfg.resolution, cfg.chunk)
+    level = cfg.threshold
+    if level is None:
+        level, _ = choose_threshold(grid, silhouette_scorer(loaded, canonical))
+    v, f = grid.iso_surface(level)
     if len(f) == 0:
-        raise UserError("the avatar's density never reaches the mesh threshold: lower it, e.g. mesh.threshold=2")
+        raise UserError(f"the avatar's density never reaches the mesh threshold {level}: give a lower --threshold")
     v, f = clean_mesh(v, f, cfg)
     query = loaded.baked.query if loaded.baked is not None else loaded.avatar.canonical.query
     colors = vertex_colors(lambda p: query(p)[1], v)
     body_v = canonical.vertices[0].double().numpy()
     weights = transfer_weights(v, body_v, canonical.weights.double().numpy())
     return AvatarMesh(v, f, colors, weights, canonical.joints[0].double().numpy())
+
+
+def silhouette_scorer(loaded: LoadedAvatar, out, size: int = 64, views: tuple[float, ...] = (0.0, 90.0, 180.0, 270.0)):
+    """A function (vertices, faces) -> mean IoU of the mesh's silhouettes against the avatar's rendered opacity > 0.5,
+    from level cameras around the body (posed as `out`)."""
+    from dreamavatar.condition import framing_radius
+    from renderers.cameras import orbit_cameras
+    from renderers.raycast import mesh_silhouette
+
+    cams = orbit_cameras(framing_radius(loaded.height), 90.0, torch.tensor(views), 45.0, size,
+                         (0.0, loaded.center_y, 0.0))  # fmt: skip
+    rendered = loaded.render(out, cams)["opacity"] > 0.5
+
+    def score(vertices: np.ndarray, faces: np.ndarray) -> float:
+        v = torch.from_numpy(vertices).float()[None].expand(len(cams), -1, -1)
+        mask = mesh_silhouette(cams, v, torch.from_numpy(faces))
+        inter = (mask & rendered).flatten(1).sum(1).float()
+        union = (mask | rendered).flatten(1).sum(1).float().clamp(min=1)
+        return float((inter / union).mean())
+
+    return score
 
 
 def motion_joint_transforms(loaded: LoadedAvatar, motion) -> np.ndarray:

@@ -7,7 +7,7 @@ shape) can be exported.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -19,7 +19,7 @@ ColorFn = Callable[[torch.Tensor], torch.Tensor]  # N x 3 points -> N x 3 colour
 @dataclass
 class MeshConfig:
     resolution: int = 192  # marching-cubes grid cells along the longest side of the box
-    threshold: float = 60.0  # density iso-level: close to where rendered opacity reaches 0.5 (tests hold it to 2 cm)
+    threshold: Optional[float] = None  # density iso-level; None: chosen so the mesh's silhouettes match the renders
     keep_components: int = 1  # keep this many largest connected components (0 keeps all)
     min_component_fraction: float = 0.02  # ... and only those with at least this fraction of the faces
     target_faces: int = 0  # decimate to about this many faces (0: no decimation)
@@ -40,25 +40,58 @@ def sample_grid(fn: DensityFn, bbox_min: np.ndarray, bbox_max: np.ndarray, resol
     return out.reshape(*counts)
 
 
+@dataclass
+class DensityGrid:
+    """Densities on a regular grid: values X x Y x Z, the world position of index (0, 0, 0) and the spacing."""
+
+    values: np.ndarray
+    origin: np.ndarray
+    step: float
+
+    @classmethod
+    def sample(cls, fn: DensityFn, bbox_min: np.ndarray, bbox_max: np.ndarray, resolution: int,
+               chunk: int = 262144) -> "DensityGrid":  # fmt: skip
+        bbox_min, bbox_max = np.asarray(bbox_min, float), np.asarray(bbox_max, float)
+        values = sample_grid(fn, bbox_min, bbox_max, resolution, chunk)
+        return cls(values, bbox_min, float((bbox_max - bbox_min).max() / resolution))
+
+    def iso_surface(self, level: float) -> tuple[np.ndarray, np.ndarray]:
+        """(vertices V x 3 in world units, faces F x 3) of the level set, wound with normals out of the dense side."""
+        import mcubes
+
+        grid = np.pad(self.values, 1, constant_values=0.0)  # empty space around: closed at the box walls
+        verts, faces = mcubes.marching_cubes(grid, level)
+        if len(faces) == 0:
+            return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)
+        # PyMCubes winds triangles so normals point towards lower values: outwards for a density (checked in tests)
+        return (verts - 1) * self.step + self.origin, faces.astype(np.int64)
+
+
 def marching_cubes(
     fn: DensityFn, bbox_min: np.ndarray, bbox_max: np.ndarray, cfg: MeshConfig | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Iso-surface of a density field inside a box. Returns (vertices V x 3 float64 in world units, faces F x 3),
-    faces wound so normals point out of the dense region."""
-    import mcubes
-
+    """Iso-surface (at `cfg.threshold`) of a density field inside a box. Returns (vertices V x 3 float64 in world
+    units, faces F x 3), faces wound so normals point out of the dense region."""
     cfg = cfg or MeshConfig()
-    bbox_min, bbox_max = np.asarray(bbox_min, float), np.asarray(bbox_max, float)
-    grid = sample_grid(fn, bbox_min, bbox_max, cfg.resolution, cfg.chunk)
-    # pad with empty space so the surface is closed at the box walls
-    grid = np.pad(grid, 1, constant_values=0.0)
-    verts, faces = mcubes.marching_cubes(grid, cfg.threshold)
-    if len(faces) == 0:
-        return np.zeros((0, 3)), np.zeros((0, 3), dtype=np.int64)
-    step = (bbox_max - bbox_min).max() / cfg.resolution
-    verts = (verts - 1) * step + bbox_min
-    # PyMCubes winds triangles so that normals point towards lower values: outwards for a density (checked in tests)
-    return verts, faces.astype(np.int64)
+    if cfg.threshold is None:
+        raise ValueError("marching_cubes needs a threshold: use choose_threshold to pick one from renders")
+    return DensityGrid.sample(fn, bbox_min, bbox_max, cfg.resolution, cfg.chunk).iso_surface(cfg.threshold)
+
+
+def choose_threshold(
+    grid: DensityGrid,
+    silhouette_iou: Callable[[np.ndarray, np.ndarray], float],
+    levels: tuple[float, ...] = (5, 10, 20, 40, 60, 100, 160, 250),
+) -> tuple[float, float]:
+    """The iso-level whose mesh best matches the rendered avatar: `silhouette_iou(vertices, faces)` scores a candidate
+    mesh (mean IoU of its silhouettes against rendered opacity > 0.5). Returns (level, its score)."""
+    best = (levels[0], float("-inf"))
+    for level in levels:
+        v, f = grid.iso_surface(level)
+        score = silhouette_iou(v, f) if len(f) else float("-inf")
+        if score > best[1]:
+            best = (level, score)
+    return best
 
 
 def clean_mesh(vertices: np.ndarray, faces: np.ndarray, cfg: MeshConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
