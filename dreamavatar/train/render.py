@@ -54,7 +54,11 @@ def side_by_side(images: list[torch.Tensor]) -> torch.Tensor:
     """Concatenate C x H x W images horizontally (resized to the first one's height) -> C x H x sum(W)."""
     h = images[0].shape[-2]
     rs = [
-        img if img.shape[-2] == h else torch.nn.functional.interpolate(img[None], size=(h, h), mode="nearest")[0]
+        img
+        if img.shape[-2] == h
+        else torch.nn.functional.interpolate(
+            img[None], size=(h, round(img.shape[-1] * h / img.shape[-2])), mode="nearest"
+        )[0]
         for img in images
     ]
     return torch.cat(rs, -1)
