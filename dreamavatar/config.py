@@ -39,7 +39,7 @@ def load_config(cls: type[T], yaml_files: Sequence[str | Path] = (), overrides: 
 
 def save_config(cfg: object, path: str | Path) -> None:
     """Write a config dataclass as YAML (atomically)."""
-    path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(OmegaConf.to_yaml(OmegaConf.structured(cfg)))
-    tmp.replace(path)
+    from dreamavatar.io import atomic_write
+
+    text = OmegaConf.to_yaml(OmegaConf.structured(cfg)).encode()
+    atomic_write(path, lambda f: f.write(text))

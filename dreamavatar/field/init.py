@@ -12,7 +12,6 @@ import hashlib
 import logging
 import os
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch
 
 from dreamavatar.body.base import BodyOutput
 from dreamavatar.field.avatar import AvatarField
+from dreamavatar.io import atomic_torch_save
 
 log = logging.getLogger(__name__)
 
@@ -117,17 +117,6 @@ def _rays_hitting(origins: torch.Tensor, dirs: torch.Tensor, aabb: torch.Tensor)
     return (t1 > t0.clamp(min=0)) & (t1 > 0)
 
 
-def _atomic_save(obj: object, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 def initialize(
     avatar: AvatarField,
@@ -155,5 +144,5 @@ def initialize(
         torch.manual_seed(cfg.seed)
         loss = fit_opacity(avatar, canonical, cfg, progress)
     if path is not None:
-        _atomic_save({k: v.detach().cpu() for k, v in avatar.canonical.state_dict().items()}, path)
+        atomic_torch_save({k: v.detach().cpu() for k, v in avatar.canonical.state_dict().items()}, path)
     return InitResult(path, False, time.perf_counter() - t0, loss)
