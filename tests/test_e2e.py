@@ -50,6 +50,8 @@ def test_generate_writes_a_complete_run(run_dir, capsys):
     summary = json.loads((run_dir / "run.json").read_text())
     assert summary["prompt"] == PROMPT and summary["prior"] == "tiny" and summary["body"] == "anny"
     assert summary["steps"] == 4 and summary["seconds"] > 0 and np.isfinite(summary["final_loss"])
+    history = torch.load(run_dir / "checkpoints/last.pt", map_location="cpu", weights_only=False)["history"]
+    assert len(history) == 4 and all(np.isfinite(h["shape"]) and h["shape"] > 0 for h in history)  # preset's terms on
     frames = iio.imread(run_dir / "turntable.mp4")
     assert frames.shape[0] == 4 and frames.shape[1:3] == (32, 32)
     assert not list(run_dir.rglob("*.tmp"))

@@ -9,6 +9,7 @@ from typing import Optional
 from dreamavatar.field.avatar import AvatarConfig
 from dreamavatar.field.background import BackgroundConfig
 from dreamavatar.field.init import InitConfig
+from dreamavatar.train.shape import ShapeConfig
 from priors.sds import SDSConfig
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -61,6 +62,7 @@ class GenerateConfig:
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     train: TrainConfig = field(default_factory=TrainConfig)
     sds: SDSConfig = field(default_factory=SDSConfig)
+    shape: ShapeConfig = field(default_factory=ShapeConfig)
     avatar: AvatarConfig = field(default_factory=AvatarConfig)
     init: InitConfig = field(default_factory=InitConfig)
     background: BackgroundConfig = field(default_factory=BackgroundConfig)

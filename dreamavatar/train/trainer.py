@@ -58,11 +58,20 @@ def body_for(cfg: GenerateConfig) -> BodyModel:
     return load_body(cfg.body, **kwargs)
 
 
+def _in_steps(schedule: Optional[list[float]], steps: int) -> Optional[list[float]]:
+    """[start_step, start_value, end_value, end_step] with steps in (0, 1] read as fractions of `steps`."""
+    if schedule is None or len(schedule) != 4:
+        return schedule
+    to_step = lambda v: v * steps if 0 < v <= 1 else v  # noqa: E731
+    return [to_step(schedule[0]), schedule[1], schedule[2], to_step(schedule[3])]
+
+
 @dataclass
 class StepResult:
     loss: float
     grad_norm: float
     stage: int
+    shape: float = 0.0  # the body-silhouette terms (dreamavatar.train.shape)
 
 
 class Trainer:
@@ -98,19 +107,19 @@ class Trainer:
         self.seconds = 0.0
         self.optimizer = self._make_optimizer()
         self._pose_sampler = None
-        self.sds_cfg = self._scaled_schedules(cfg)
+        self.sds_cfg, self.shape_cfg = self._scaled_schedules(cfg)
 
     @staticmethod
     def _scaled_schedules(cfg: GenerateConfig):
-        """SDS config whose schedule steps given as fractions (<= 1) are turned into steps of this run."""
+        """Copies of the SDS and shape configs whose schedule steps given as fractions (<= 1) are turned into steps
+        of this run."""
         import copy
 
-        sds = copy.deepcopy(cfg.sds)
-        s = sds.t_max_schedule
-        if s is not None and len(s) == 4:
-            to_step = lambda v: v * cfg.train.steps if 0 < v <= 1 else v  # noqa: E731
-            sds.t_max_schedule = [to_step(s[0]), s[1], s[2], to_step(s[3])]
-        return sds
+        sds, shape = copy.deepcopy(cfg.sds), copy.deepcopy(cfg.shape)
+        sds.t_max_schedule = _in_steps(sds.t_max_schedule, cfg.train.steps)
+        shape.inside_schedule = _in_steps(shape.inside_schedule, cfg.train.steps)
+        shape.outside_schedule = _in_steps(shape.outside_schedule, cfg.train.steps)
+        return sds, shape
 
     # ---- set-up -------------------------------------------------------------------------------------------------
     def _make_optimizer(self) -> torch.optim.Optimizer:
@@ -185,9 +194,20 @@ class Trainer:
         rendered = render_avatar(self.avatar, out, cams.to(self.device), self.background_fn(), t.ray_step, perturb=True)
         prompts = view_prompts(self.cfg.prompt, azimuths.tolist())
         sds = self.prior.sds(rendered["rgb"], cond, prompts, self.sds_cfg, generator=self.generator, step=step)
+        shape = self.shape_term(step, cams, out, rendered["opacity"])
         self.optimizer.zero_grad(set_to_none=True)
-        sds.loss.backward()
-        return StepResult(float(sds.loss.detach()), float(sds.grad_norm.mean()), stage)
+        (sds.loss + shape).backward()
+        return StepResult(float(sds.loss.detach()), float(sds.grad_norm.mean()), stage, float(shape.detach()))
+
+    def shape_term(self, step: int, cams: Cameras, out: BodyOutput, opacity: torch.Tensor) -> torch.Tensor:
+        """The body-silhouette terms of `dreamavatar.train.shape` (zero when both weights are off)."""
+        from dreamavatar.train.shape import body_masks, shape_loss
+
+        w_in, w_out = self.shape_cfg.weights(step)
+        if w_in == 0 and w_out == 0:
+            return opacity.new_zeros(())
+        inside, outside = body_masks(cams, out, self.shape_cfg.margin)
+        return shape_loss(opacity, inside, outside, w_in, w_out)
 
     def _finite(self, res: StepResult) -> bool:
         if not math.isfinite(res.loss) or not math.isfinite(res.grad_norm):
@@ -267,9 +287,10 @@ class Trainer:
                 self.optimizer.step()
                 self.step += 1
                 self.seconds += time.perf_counter() - t0
-                self.history.append({"step": self.step, "grad_norm": res.grad_norm, "loss": res.loss})
+                self.history.append({"step": self.step, "grad_norm": res.grad_norm, "loss": res.loss,
+                                     "shape": res.shape})  # fmt: skip
                 bar.update(1)
-                bar.set_postfix(stage=res.stage, grad=f"{res.grad_norm:.3f}", refresh=False)
+                bar.set_postfix(stage=res.stage, grad=f"{res.grad_norm:.3f}", shape=f"{res.shape:.4f}", refresh=False)
                 if t.preview_every and self.step % t.preview_every == 0:
                     self.write_preview()
                 if self.step % t.checkpoint_every == 0 or self.step == t.steps:

@@ -1,0 +1,66 @@
+"""Keeping the avatar on its body under SDS: the rendered opacity against the body's silhouette, same camera and pose.
+
+Score distillation from a small prior thins what is thin (arms, neck, head): nothing in its gradient asks for opacity
+to stay where the body is, and stage 0's fit fades. Two squared terms, each a mean over all pixels so weights do not
+depend on the image size:
+    inside:  (1 - opacity)^2 on pixels the body covers         the body stays opaque (clothes may only add)
+    outside: opacity^2 on pixels farther than `margin` from it  no haze far from the body
+The band of `margin` metres (turned into pixels per camera at the body's distance) around the silhouette is free, so
+clothes and hair can grow there. Stage 0 fits the same silhouettes; these terms keep them during stages 1 and 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+
+from dreamavatar.body.base import BodyOutput
+from priors.sds import scheduled_value
+from renderers.cameras import Cameras
+
+
+@dataclass
+class ShapeConfig:
+    """inside / outside: weights of the two terms (0 turns a term off); *_schedule: [start_step, start_value,
+    end_value, end_step] overriding the weight (steps <= 1 are fractions of train.steps). margin: metres of free band
+    around the body's silhouette where the outside term does not apply."""
+
+    inside: float = 0.0
+    outside: float = 0.0
+    margin: float = 0.02
+    inside_schedule: Optional[list[float]] = None
+    outside_schedule: Optional[list[float]] = None
+
+    def weights(self, step: int) -> tuple[float, float]:
+        return (scheduled_value(self.inside, self.inside_schedule, step),
+                scheduled_value(self.outside, self.outside_schedule, step))  # fmt: skip
+
+
+def body_masks(cams: Cameras, out: BodyOutput, margin: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Silhouettes of the posed body (`out` batch 1 or B, one pose per camera) and the pixels farther than `margin`
+    metres from them. -> (inside B x H x W bool, outside B x H x W bool), on the cameras' device."""
+    from renderers.raster import rasterize
+
+    cams = cams.to("cpu")
+    verts = out.vertices.detach().float().cpu()
+    inside, outside = [], []
+    for b in range(len(cams)):
+        v = verts[b : b + 1] if verts.shape[0] > 1 else verts
+        mask = rasterize(v, out.faces.cpu(), torch.ones(v.shape[1], 3), cams[b], shading=False).mask  # 1 x H x W
+        dist = (v[0].mean(0) - cams.centers[b]).norm()
+        k = int(torch.round(cams.focal[b] * margin / dist).clamp(min=0))  # nearest whole pixel
+        near = F.max_pool2d(mask[None].float(), 2 * k + 1, stride=1, padding=k)[0] > 0 if k > 0 else mask
+        inside.append(mask[0])
+        outside.append(~near[0])
+    return torch.stack(inside), torch.stack(outside)
+
+
+def shape_loss(
+    opacity: torch.Tensor, inside: torch.Tensor, outside: torch.Tensor, w_inside: float, w_outside: float
+) -> torch.Tensor:
+    """w_inside * mean(inside * (1 - opacity)^2) + w_outside * mean(outside * opacity^2); opacity, masks B x H x W."""
+    inside, outside = inside.to(opacity), outside.to(opacity)
+    return w_inside * (inside * (1 - opacity) ** 2).mean() + w_outside * (outside * opacity**2).mean()
