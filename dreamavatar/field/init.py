@@ -70,13 +70,10 @@ def silhouette_rays(canonical: BodyOutput, cfg: InitConfig) -> tuple[torch.Tenso
 
     gen = torch.Generator().manual_seed(cfg.seed)
     cams, _ = sample_cameras(cfg.views, cfg.resolution, generator=gen)
-    v = canonical.vertices[:1].detach().float()
-    masks = []
-    for i in range(cfg.views):  # z-buffer rasteriser: silhouettes only (no shading)
-        r = rasterize(v, canonical.faces, torch.ones(v.shape[1], 3), cams[i], shading=False)
-        masks.append(r.mask)
+    v = canonical.vertices[:1].detach().float().expand(cfg.views, -1, -1)
+    masks = rasterize(v, canonical.faces, torch.ones(v.shape[1], 3), cams, shading=False).mask  # silhouettes only
     origins, dirs = pixel_rays(cams)
-    return origins.reshape(-1, 3), dirs.reshape(-1, 3), torch.cat(masks).reshape(-1).float()
+    return origins.reshape(-1, 3), dirs.reshape(-1, 3), masks.reshape(-1).float()
 
 
 def fit_opacity(avatar: AvatarField, canonical: BodyOutput, cfg: InitConfig, progress: bool = True) -> float:

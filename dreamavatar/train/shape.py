@@ -41,21 +41,19 @@ class ShapeConfig:
 
 def body_masks(cams: Cameras, out: BodyOutput, margin: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Silhouettes of the posed body (`out` batch 1 or B, one pose per camera) and the pixels farther than `margin`
-    metres from them. -> (inside B x H x W bool, outside B x H x W bool), on the cameras' device."""
+    metres from them. -> (inside B x H x W bool, outside B x H x W bool), on the CPU (the rasteriser's device)."""
     from renderers.raster import rasterize
 
     cams = cams.to("cpu")
-    verts = out.vertices.detach().float().cpu()
-    inside, outside = [], []
-    for b in range(len(cams)):
-        v = verts[b : b + 1] if verts.shape[0] > 1 else verts
-        mask = rasterize(v, out.faces.cpu(), torch.ones(v.shape[1], 3), cams[b], shading=False).mask  # 1 x H x W
-        dist = (v[0].mean(0) - cams.centers[b]).norm()
-        k = int(torch.round(cams.focal[b] * margin / dist).clamp(min=0))  # nearest whole pixel
-        near = F.max_pool2d(mask[None].float(), 2 * k + 1, stride=1, padding=k)[0] > 0 if k > 0 else mask
-        inside.append(mask[0])
-        outside.append(~near[0])
-    return torch.stack(inside), torch.stack(outside)
+    verts = out.vertices.detach().float().cpu().expand(len(cams), -1, -1)
+    inside = rasterize(verts, out.faces.cpu(), torch.ones(verts.shape[1], 3), cams, shading=False).mask
+    # the margin in whole pixels at each camera's distance to the body
+    pixels = torch.round(cams.focal * margin / (verts.mean(1) - cams.centers).norm(dim=-1)).clamp(min=0).long()
+    outside = []
+    for mask, k in zip(inside, pixels.tolist()):
+        near = F.max_pool2d(mask[None, None].float(), 2 * k + 1, stride=1, padding=k)[0, 0] > 0 if k > 0 else mask
+        outside.append(~near)
+    return inside, torch.stack(outside)
 
 
 def shape_loss(
