@@ -27,7 +27,7 @@ import torch  # noqa: E402
 def colour_match(loaded, top: str, bottom: str, size: int = 64) -> tuple[int, int, int]:
     """(top right, bottom right, views read) over front and back views of the canonical avatar."""
     from dreamavatar.condition import framing_radius
-    from dreamavatar.synth.metrics import read_outfit_colors
+    from training.synth.metrics import read_outfit_colors
     from renderers.cameras import orbit_cameras, project
     from renderers.skeleton import keypoint_visibility
 

@@ -4,9 +4,9 @@
     .venv/bin/python benchmarks/bench_tiny_prior.py [--n 50] [--steps 30] [--guidance 3] [--weights DIR] [--grid FILE]
 
 1. Samples `n` images for random outfits whose top/bottom colour pair never appeared in a training caption
-   (`dreamavatar.synth.captions.is_held_out`), on condition images of random poses under full-body cameras
+   (`training.synth.captions.is_held_out`), on condition images of random poses under full-body cameras
    (radius 2.2-3.0, fov 40-50 deg), and reads the colour of the top and of the bottom at the places the skeleton's
-   keypoints locate (`dreamavatar.synth.metrics`). The same reader on the matching ground-truth renders is printed
+   keypoints locate (`training.synth.metrics`). The same reader on the matching ground-truth renders is printed
    alongside: it is the reader's own ceiling.
 2. "Stands on the skeleton": the fraction of the condition image's limb pixels the figure covers, and the fraction of
    pixels away from the skeleton that are plain background (samples vs truth).
@@ -44,8 +44,8 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from dreamavatar.synth.dataset import SynthConfig, SynthGenerator, outfit_of, to_uint8
-    from dreamavatar.synth.metrics import background_clean, read_outfit_colors, skeleton_coverage
+    from training.synth.dataset import SynthConfig, SynthGenerator, outfit_of, to_uint8
+    from training.synth.metrics import background_clean, read_outfit_colors, skeleton_coverage
     from priors.tiny import load_tiny_prior, sample_batch
 
     prior = load_tiny_prior(args.weights)

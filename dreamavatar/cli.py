@@ -34,9 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _user_error_types() -> tuple[type[BaseException], ...]:
     from priors.errors import PriorError
+    from prompts.errors import PromptError
     from renderers.errors import RenderError
 
-    return (UserError, PriorError, RenderError)
+    return (UserError, PriorError, PromptError, RenderError)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

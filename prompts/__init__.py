@@ -12,14 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
-from priors.errors import PriorError
+from prompts.errors import PromptError
 
 PROMPT_DIR = Path(__file__).parent
 VIEWS = ("front", "side", "back")
-
-
-class PromptError(PriorError):
-    """An unknown or malformed prompt set (a user error: the message names the fix)."""
 
 
 # ---- view-dependent prompts ---------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from dreamavatar.body.skeleton import a_pose
-from dreamavatar.synth.captions import COLOR_RGB, Outfit, caption, is_held_out, sample_outfit, view_word
+from training.synth.captions import COLOR_RGB, Outfit, caption, is_held_out, sample_outfit, view_word
 from priors.tiny.text import COLORS, parse_slots
 from renderers.cameras import orbit_cameras, project
 from renderers.raster import rasterize
@@ -103,14 +103,14 @@ def test_view_words_follow_the_azimuth_rule():
 # ---- dressing and data --------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def synth(anny_body):
-    from dreamavatar.synth.dataset import SynthConfig, SynthGenerator
+    from training.synth.dataset import SynthConfig, SynthGenerator
 
     return SynthGenerator(SynthConfig(seed=5), body=anny_body)
 
 
 def _front_unshaded(synth, outfits, size=96):
     """A-pose bodies seen from the front, unshaded, at `size` px. Returns (rgb B x 3 x H x W, keypoints uv B x 18 x 2)."""
-    from dreamavatar.synth.dressing import vertex_colors
+    from training.synth.dressing import vertex_colors
 
     n = len(outfits)
     out = synth.body(a_pose(n))
@@ -132,7 +132,7 @@ def test_dressing_regions_cover_the_right_body_parts(synth):
     def col(name):
         return torch.tensor(COLOR_RGB[name])
 
-    from dreamavatar.synth.captions import SKIN_RGB
+    from training.synth.captions import SKIN_RGB
 
     for i, o in enumerate((long_outfit, short_outfit)):
         neck, mid_hip = uv[i, 1], (uv[i, 8] + uv[i, 11]) / 2
@@ -169,8 +169,8 @@ def test_data_chunks_are_deterministic_for_a_seed(synth):
 
 def test_colours_read_back_from_synthetic_images(synth):
     """The benchmark's colour reader, run on ground-truth synthetic images, recovers the captioned colours."""
-    from dreamavatar.synth.dataset import outfit_of
-    from dreamavatar.synth.metrics import read_outfit_colors, skeleton_coverage
+    from training.synth.dataset import outfit_of
+    from training.synth.metrics import read_outfit_colors, skeleton_coverage
 
     d = synth.chunk(0, 24)
     hits = total = 0

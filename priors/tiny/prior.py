@@ -112,7 +112,7 @@ def load_tiny_prior(path: str | Path | None = None, device: str | torch.device =
     if not (d / WEIGHTS_FILE).is_file() or not (d / CONFIG_FILE).is_file():
         raise PriorError(
             f"no tiny prior weights in {d} (need {WEIGHTS_FILE} and {CONFIG_FILE}): reinstall dreamavatar, or "
-            "train them with `python scripts/train_tiny_prior.py`"
+            "train them with `python -m training.train_tiny_prior`"
         )
     try:
         cfg = TinyPriorConfig.from_dict(json.loads((d / CONFIG_FILE).read_text()))

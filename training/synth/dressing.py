@@ -14,7 +14,7 @@ import torch
 
 from dreamavatar.body.base import BodyOutput
 from dreamavatar.body.skeleton import JOINT_INDEX
-from dreamavatar.synth.captions import COLOR_RGB, SKIN_RGB, Outfit
+from training.synth.captions import COLOR_RGB, SKIN_RGB, Outfit
 
 _J = JOINT_INDEX
 _LIMB_CHILD = {  # joint -> the child joint that ends its bone

@@ -7,7 +7,7 @@ from collections import Counter
 
 import torch
 
-from dreamavatar.synth.captions import COLOR_RGB
+from training.synth.captions import COLOR_RGB
 
 _NECK, _RHIP, _RKNEE, _LHIP, _LKNEE = 1, 8, 9, 11, 12
 _SHADES = torch.linspace(0.75, 1.0, 6)  # albedo x headlight shading seen on the front of the torso and thighs

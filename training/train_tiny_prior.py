@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Train the embedded tiny prior (reproducible, resumable) and write the shipped weights.
 
-    .venv/bin/python scripts/train_tiny_prior.py [key=value ...]      e.g. steps=7000 max_minutes=85
+    .venv/bin/python -m training.train_tiny_prior [key=value ...]      e.g. steps=7000 max_minutes=85
 
-1. Makes the synthetic data set (dreamavatar.synth) in `data_dir` as npz chunks, unless they exist.
+1. Makes the synthetic data set (training.synth) in `data_dir` as npz chunks, unless they exist.
 2. Trains the UNet + text encoder with the epsilon objective on a DDPM schedule (1000 steps), with caption dropout
    for classifier-free guidance and a per-step random choice of which optional caption phrases to keep.
 3. Checkpoints (model, EMA, optimiser, step, RNG states) atomically every `ckpt_every` steps and when `max_minutes`
@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dreamavatar.config import load_config  # noqa: E402
-from dreamavatar.synth.captions import caption, sample_outfit, view_word  # noqa: E402
-from dreamavatar.synth.dataset import SynthConfig, SynthGenerator, load_chunks, outfit_of, write_chunks  # noqa: E402
+from training.synth.captions import caption, sample_outfit, view_word  # noqa: E402
+from training.synth.dataset import SynthConfig, SynthGenerator, load_chunks, outfit_of, write_chunks  # noqa: E402
 from priors.tiny.prior import TinyPrior, TinyPriorConfig, sample_batch, save_tiny_prior  # noqa: E402
 
 log = logging.getLogger("train_tiny_prior")
@@ -125,9 +125,9 @@ def preview(prior: TinyPrior, cfg: TrainConfig, gen: SynthGenerator | None, path
     """Samples on held-out colour pairs, above the matching synthetic images, above their condition images."""
     from PIL import Image
 
-    from dreamavatar.synth.dataset import to_uint8
+    from training.synth.dataset import to_uint8
     from renderers.cameras import CameraRanges, sample_cameras
-    from dreamavatar.synth.dataset import sample_poses
+    from training.synth.dataset import sample_poses
 
     g = torch.Generator().manual_seed(12345)
     outfits = [sample_outfit(g, held_out=True) for _ in range(n)]

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dreamavatar.synth.captions import Outfit, caption, sample_outfit, view_word
-from dreamavatar.synth.dressing import BodyRegions, body_regions, vertex_colors
+from training.synth.captions import Outfit, caption, sample_outfit, view_word
+from training.synth.dressing import BodyRegions, body_regions, vertex_colors
 
 log = logging.getLogger(__name__)
 
