@@ -124,10 +124,7 @@ def test_save_load_round_trip_and_missing_weights(tmp_path):
 
 
 def test_training_step_reduces_the_loss_on_a_fixed_batch():
-    spec = importlib.util.spec_from_file_location("train_tiny_prior", ROOT / "scripts" / "train_tiny_prior.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod  # dataclasses look their module up there
-    spec.loader.exec_module(mod)
+    mod = importlib.import_module("training.train_tiny_prior")
     p = _small_prior().train()
     g = torch.Generator().manual_seed(0)
     x0 = torch.rand(4, 3, 16, 16) * 2 - 1
