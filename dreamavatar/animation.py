@@ -10,7 +10,7 @@ import torch
 
 from dreamavatar.avatar import LoadedAvatar
 from dreamavatar.motion import Motion
-from dreamavatar.train.render import side_by_side, to_uint8
+from dreamavatar.images import side_by_side, to_uint8
 
 
 def motion_cameras(loaded: LoadedAvatar, motion: Motion, size: int, camera: str = "fixed", view: str = "front"):

@@ -11,8 +11,8 @@ import torch
 from dreamavatar.body.base import BodyModel, BodyOutput
 from dreamavatar.field.avatar import AvatarField
 from dreamavatar.field.bake import BakedField
-from dreamavatar.train.config import GenerateConfig
-from dreamavatar.train.render import render_avatar
+from dreamavatar.render import PosedRender, posed_render, render_avatar
+from dreamavatar.run_config import GenerateConfig
 from renderers.cameras import Cameras
 
 
@@ -37,6 +37,11 @@ class LoadedAvatar:
         bg = self.background if background is None else background
         return render_avatar(self.avatar, out, cams, bg, self.cfg.train.ray_step, baked=self.baked)
 
+    @torch.no_grad()
+    def posed(self, out: BodyOutput) -> PosedRender:
+        """The avatar posed as `out` (batch 1), ready for `dreamavatar.render` (e.g. in a scene)."""
+        return posed_render(self.avatar, out, 0, self.cfg.train.ray_step, self.baked)
+
     def bake(self, cell: float = 0.01) -> None:
         """Sample the canonical field to a dense grid (`cell` metres) once: animation then reads it by trilinear
         lookups instead of the hash grid and MLPs."""
@@ -47,14 +52,15 @@ class LoadedAvatar:
 
 def load_avatar(run_path: str | Path, bake: float = 0.0) -> LoadedAvatar:
     """Load the avatar of a `generate` run directory (its last checkpoint). `bake`: grid cell in metres, 0 = none."""
+    from dreamavatar.body import body_for
     from dreamavatar.condition import body_extent
-    from dreamavatar.config import load_config
+    from dreamavatar.errors import UserError
     from dreamavatar.field.background import Background
-    from dreamavatar.train.run_dir import open_run
-    from dreamavatar.train.trainer import body_for
+    from dreamavatar.run_config import load_generate_config
+    from dreamavatar.run_dir import open_run
 
     run = open_run(run_path)
-    cfg = load_config(GenerateConfig, [run.config])
+    cfg = load_generate_config([run.config])
     state = run.load_checkpoint()
     avatar = AvatarField(cfg.avatar)
     avatar.load_state_dict(state["avatar"])
@@ -63,8 +69,10 @@ def load_avatar(run_path: str | Path, bake: float = 0.0) -> LoadedAvatar:
         bg_net = Background(cfg.background)
         bg_net.load_state_dict(state["background"])
         background = bg_net.eval().requires_grad_(False)
+    elif state.get("background_color") is not None:  # the prior's plain colour, saved by the trainer
+        background = torch.tensor(state["background_color"])
     else:
-        background = torch.tensor(state.get("background_color") or [0.78, 0.84, 0.92])
+        raise UserError(f"{run.checkpoint} holds no background (neither a network nor a colour): generate it again")
     body = body_for(cfg)
     height, center_y = body_extent(body)
     loaded = LoadedAvatar(cfg, avatar, body, background, height, center_y)

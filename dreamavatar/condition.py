@@ -14,11 +14,11 @@ import torch
 
 from dreamavatar.body.base import BodyModel, BodyOutput
 from dreamavatar.errors import UserError
+from prompts import VIEW_AZIMUTH
 from renderers.cameras import Cameras, orbit_cameras
 from renderers.skeleton import OcclusionConfig, render_skeletons
 
-VIEW_AZIMUTH: dict[str, float] = {"front": 0.0, "side": 90.0, "back": 180.0}
-VIEWS: tuple[str, ...] = ("front", "side", "back", "orbit")
+VIEWS: tuple[str, ...] = (*VIEW_AZIMUTH, "orbit")
 
 
 @dataclass

@@ -6,9 +6,9 @@ A key that the dataclass does not declare, or a value of the wrong type, fails l
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence, TypeVar
+from typing import Callable, Optional, Sequence, TypeVar
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from dreamavatar.errors import UserError
@@ -16,19 +16,31 @@ from dreamavatar.errors import UserError
 T = TypeVar("T")
 
 
-def load_config(cls: type[T], yaml_files: Sequence[str | Path] = (), overrides: Sequence[str] = ()) -> T:
-    """Build a `cls` instance from its defaults, then each YAML file, then `key=value` overrides (in that order)."""
+def load_config(
+    cls: type[T],
+    yaml_files: Sequence[str | Path] = (),
+    overrides: Sequence[str] = (),
+    upgrade: Optional[Callable[[dict], dict]] = None,
+) -> T:
+    """Build a `cls` instance from its defaults, then each YAML file, then `key=value` overrides (in that order).
+    `upgrade` turns each file's (and the overrides') mapping from an older layout into the current one."""
     base = OmegaConf.structured(cls)
+
+    def read(node):
+        if upgrade is None or not isinstance(node, DictConfig):
+            return node
+        return OmegaConf.create(upgrade(OmegaConf.to_container(node)))
+
     try:
         for f in yaml_files:
             if not Path(f).is_file():
                 raise UserError(f"config file {f} does not exist: give the path of a YAML file")
-            base = OmegaConf.merge(base, OmegaConf.load(f))
+            base = OmegaConf.merge(base, read(OmegaConf.load(f)))
         bad = [o for o in overrides if "=" not in o]
         if bad:
             raise UserError(f"override {bad[0]!r} is not key=value: write it as e.g. train.lr=0.001")
         if overrides:
-            base = OmegaConf.merge(base, OmegaConf.from_dotlist(list(overrides)))
+            base = OmegaConf.merge(base, read(OmegaConf.from_dotlist(list(overrides))))
         return OmegaConf.to_object(base)  # type: ignore[return-value]
     except OmegaConfBaseException as e:
         msg = str(e).splitlines()[0]

@@ -1,29 +1,20 @@
-"""Atomic file writes: a reader (or a resumed run) never sees half a file."""
+"""Atomic file writes: a reader (or a resumed run) never sees half a file. Every file dreamavatar writes goes through
+these (the rename-into-place rule itself is `renderers.io.atomic_path`, which the video writer uses too)."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import IO, Any, Callable
+
+from renderers.io import atomic_path
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
-    """Call `write(f)` on a temporary file beside `path`, then rename it over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """Call `write(f)` on a binary file beside `path`, then rename it over `path`."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        write(f)
+    return Path(path)
 
 
 def atomic_torch_save(obj: object, path: str | Path) -> Path:
@@ -34,3 +25,15 @@ def atomic_torch_save(obj: object, path: str | Path) -> Path:
 
 def atomic_json(obj: object, path: str | Path) -> Path:
     return atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()))
+
+
+def atomic_image(img: "numpy.ndarray", path: str | Path) -> Path:  # noqa: F821
+    """Write an H x W x 3 uint8 image (PNG/JPEG by the path's suffix)."""
+    from PIL import Image
+
+    with atomic_path(path) as tmp:
+        Image.fromarray(img).save(tmp)
+    return Path(path)
+
+
+__all__ = ["atomic_path", "atomic_write", "atomic_torch_save", "atomic_json", "atomic_image"]

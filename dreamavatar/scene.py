@@ -151,24 +151,18 @@ def _frames(cfg, loaded, motions, places, cams, n, progress) -> Iterator[np.ndar
     from tqdm import tqdm
 
     from dreamavatar.condition import render_condition
-    from dreamavatar.train.render import side_by_side, to_uint8
-    from renderers.samplers import OccupancySampler
-    from renderers.scene import SceneField, render_scene_image
+    from dreamavatar.images import side_by_side, to_uint8
+    from dreamavatar.render import render_placed
 
     bg = torch.tensor(cfg.background, dtype=torch.float32)
     for f in tqdm(range(n), desc="compose", file=sys.stderr, disable=not progress, ascii=True):
-        fields, outs = [], []
+        placed, outs = [], []
         for la, m, T, a in zip(loaded, motions, places, cfg.avatars):
             pose, transl = frame_pose(m, f / cfg.fps - a.offset)
             out = la.pose(pose, transl)
-            posed = la.avatar.posed(out, 0, baked=la.baked)
-            grid = posed.occupancy()
-            sampler = OccupancySampler(grid, step=la.cfg.train.ray_step)
-            fields.append(SceneField(posed, sampler, grid.aabb, torch.linalg.inv(T)))
+            placed.append((la.posed(out), torch.linalg.inv(T)))
             outs.append(out)
-        with torch.no_grad():
-            r = render_scene_image(cams[f], fields, near=0.05, far=100.0, background=bg)
-        rgb = r["rgb"][0].permute(2, 0, 1)
+        rgb = render_placed(cams[f], placed, bg)[0]
         if cfg.skeleton:
             rgb = side_by_side([rgb, render_condition(cams[f], outs, places)[0][0]])
         yield to_uint8(rgb)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from priors.errors import PriorError
+from priors.io import atomic_path
 from priors.sds import (
     SDSConfig,
     add_noise,
@@ -118,6 +119,12 @@ class PosePrior(nn.Module):
         first = next(itertools.chain(self.parameters(), self.buffers()), None)
         return first.device if first is not None else torch.device("cpu")
 
+    @property
+    def background(self) -> torch.Tensor:
+        """3, the plain background colour (rgb in [0, 1]) to render behind an avatar when no background is learned:
+        the one the prior was trained on where it has one (the tiny prior), mid grey otherwise."""
+        return torch.full((3,), 0.5)
+
     def latent_shape(self) -> tuple[int, int, int]:
         """C x h x w of x0 for one image at `resolution` (found by encoding a grey image; override if cheaper)."""
         with torch.no_grad():
@@ -159,10 +166,8 @@ class PosePrior(nn.Module):
         if path is None:
             return
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-            torch.save({"prompt": prompt, "model_id": self.model_id, "embedding": emb.detach().cpu().clone()}, tmp)
-            tmp.replace(path)  # atomic: a reader never sees half a file
+            with atomic_path(path) as tmp:
+                torch.save({"prompt": prompt, "model_id": self.model_id, "embedding": emb.detach().cpu().clone()}, tmp)
         except OSError as e:  # a read-only cache is not worth failing a run for
             log.warning("cannot write the text-embedding cache under %s (%s)", path.parent, e)
 
@@ -275,13 +280,30 @@ class PosePrior(nn.Module):
         Returns 1 x 3 x R x R in [0, 1] at the prior's resolution."""
         if not isinstance(prompt, str):
             raise PriorError("sample takes one prompt string")
-        cond = resize_images(cond.to(self.device, torch.float32), self.resolution)[:1]
-        cond_emb, uncond_emb = self._text_pair([prompt], 1, negative_prompt)
+        return self.sample_batch([prompt], cond[:1], steps, guidance_scale, negative_prompt, generator, self.x0_clip)
+
+    @torch.no_grad()
+    def sample_batch(
+        self,
+        prompts: Sequence[str],
+        cond: torch.Tensor,
+        steps: int = 30,
+        guidance_scale: float = 7.5,
+        negative_prompt: str = "",
+        generator: Optional[torch.Generator] = None,
+        clip_x0: Optional[float] = None,
+    ) -> torch.Tensor:
+        """DDIM with CFG (`priors.sds.ddim_sample`) for a batch: one prompt (or one for all) per OpenPose image,
+        cond B x 3 x H x W in [0, 1]; x_T is drawn as B x C x h x w from `generator`. clip_x0: as in `ddim_sample`.
+        Returns B x 3 x R x R in [0, 1] at the prior's resolution."""
+        B = cond.shape[0]
+        cond = resize_images(cond.to(self.device, torch.float32), self.resolution)
+        cond_emb, uncond_emb = self._text_pair(list(prompts), B, negative_prompt)
         gen_device = generator.device if generator is not None else "cpu"
-        x_T = torch.randn((1, *self.latent_shape()), generator=generator, device=gen_device).to(self.device)
+        x_T = torch.randn((B, *self.latent_shape()), generator=generator, device=gen_device).to(self.device)
 
         def eps_fn(x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             return self._guided_eps(x_t, t, cond_emb, uncond_emb, cond, guidance_scale)
 
-        x0 = ddim_sample(eps_fn, self.alphas_cumprod(), x_T, steps, clip_x0=self.x0_clip)
+        x0 = ddim_sample(eps_fn, self.alphas_cumprod(), x_T, steps, clip_x0=clip_x0)
         return self.decode(x0).float().clamp(0, 1)

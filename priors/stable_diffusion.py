@@ -280,13 +280,3 @@ class StableDiffusionPrior(PosePrior):
             out = a.sqrt() * out + (1 - a).sqrt() * x_t.to(dev).float()
         return out
 
-
-def load_prior(spec: str, **overrides) -> PosePrior:
-    """A prior from a command-line spec: "tiny" for the embedded prior, else an SD folder or hub id."""
-    if spec == "tiny":
-        try:
-            from priors.tiny import load_tiny_prior
-        except ImportError as e:
-            raise PriorError(f"the embedded tiny prior is not available ({e}): reinstall dreamavatar") from None
-        return load_tiny_prior()
-    return StableDiffusionPrior(StableDiffusionConfig(model=spec, **overrides))

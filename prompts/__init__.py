@@ -16,11 +16,15 @@ from prompts.errors import PromptError
 
 PROMPT_DIR = Path(__file__).parent
 VIEWS = ("front", "side", "back")
+VIEW_AZIMUTH: dict[str, float] = {"front": 0.0, "side": 90.0, "back": 180.0}  # a camera for each named view
 
 
 # ---- view-dependent prompts ---------------------------------------------------------------------------------------
 def view_name(azimuth_deg: float) -> str:
-    """"front" for azimuth mod 360 in [-45, 45), "back" in [135, 225), "side" otherwise (0 = facing the camera)."""
+    """"front" for azimuth mod 360 in [-45, 45), "back" in [135, 225), "side" otherwise (0 = facing the camera).
+
+    The one view rule: SDS prompts, the tiny prior's training captions and the command line's named views
+    (`VIEW_AZIMUTH`) all follow it."""
     a = float(azimuth_deg) % 360.0
     if a >= 315.0 or a < 45.0:
         return "front"
@@ -124,6 +128,6 @@ def prompt_texts(name_or_path: str, subset: Optional[str] = None) -> list[str]:
 
 
 __all__: Sequence[str] = (
-    "Prompt", "PromptError", "PromptSet", "VIEWS", "list_prompt_sets", "load_prompt_set", "prompt_texts",
+    "Prompt", "PromptError", "PromptSet", "VIEWS", "VIEW_AZIMUTH", "list_prompt_sets", "load_prompt_set", "prompt_texts",
     "view_name", "view_prompt", "view_prompts",
 )  # fmt: skip

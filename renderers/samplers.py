@@ -14,6 +14,7 @@ from typing import Callable, Optional, Protocol
 
 import torch
 
+from renderers.compositing import composite_dense
 from renderers.errors import RenderError
 
 Field = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -143,8 +144,6 @@ class ImportanceSampler:
     def __call__(self, origins, dirs, t_near, t_far, field=None, perturb=False) -> Samples:
         if field is None:
             raise RenderError("ImportanceSampler needs the field for its coarse pass: pass field=... to the sampler")
-        from renderers.volume import composite_dense  # volume imports this module
-
         hit_ids = torch.nonzero(t_far > t_near).squeeze(-1)
         edges = self.coarse.edges(t_near[hit_ids], t_far[hit_ids], perturb)  # R' x (Sc + 1)
         coarse = _dense_samples(hit_ids, edges, origins.shape[0])

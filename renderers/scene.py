@@ -13,7 +13,8 @@ from renderers.cameras import Cameras
 from renderers.errors import RenderError
 from renderers.rays import near_far, transform_rays
 from renderers.samplers import Field, Sampler
-from renderers.volume import Background, blend_background, composite, evaluate, render_camera_chunks
+from renderers.compositing import Background, blend_background, composite
+from renderers.volume import evaluate, render_camera_chunks
 
 
 @dataclass

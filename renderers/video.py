@@ -7,13 +7,13 @@ interrupted run never leaves a half-written video under the requested name.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
 from renderers.errors import RenderError
+from renderers.io import atomic_path
 
 VIDEO_EXTENSIONS = (".mp4", ".gif")
 
@@ -92,19 +92,11 @@ def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 30.
     path = check_video_path(path)
     if not fps > 0:
         raise RenderError(f"video fps must be positive, got {fps}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        writer = _write_mp4 if path.suffix.lower() == ".mp4" else _write_gif
-        n = writer(tmp, frames, fps)
+    writer = _write_mp4 if path.suffix.lower() == ".mp4" else _write_gif
+    with atomic_path(path) as tmp:
+        n = writer(str(tmp), frames, fps)
         if n == 0:
             raise RenderError(f"no frames to write to {path}: check the frame range")
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a video should be readable like any other output
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return n
 
 

@@ -22,4 +22,10 @@ def load_body(name: str = "anny", **kwargs) -> BodyModel:
     raise UserError(f"unknown body {name!r}: use one of {', '.join(BODY_NAMES)} (e.g. --body anny)")
 
 
-__all__ = ["BodyModel", "BodyOutput", "load_body", "BODY_NAMES"]
+def body_for(cfg) -> BodyModel:
+    """The body of a run's config (anything with `body` and `smpl_dir`, e.g. `GenerateConfig`)."""
+    kwargs = {"smpl_dir": cfg.smpl_dir} if cfg.body == "smpl" and cfg.smpl_dir else {}
+    return load_body(cfg.body, **kwargs)
+
+
+__all__ = ["BodyModel", "BodyOutput", "body_for", "load_body", "BODY_NAMES"]

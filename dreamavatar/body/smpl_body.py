@@ -24,6 +24,7 @@ import torch
 from dreamavatar.body.base import BodyModel, BodyOutput
 from dreamavatar.body.skeleton import NUM_JOINTS, PARENTS, a_pose, forward_kinematics
 from dreamavatar.errors import UserError
+from dreamavatar.io import atomic_write
 
 ENV_VAR = "DREAMAVATAR_SMPL_DIR"
 SMPL_URL = "https://smpl.is.tue.mpg.de"
@@ -264,10 +265,7 @@ def convert_pkl_to_npz(pkl_path: str | os.PathLike, npz_path: str | os.PathLike)
     arrays["f"] = arrays["f"].astype(np.int64)
     arrays["kintree_table"] = arrays["kintree_table"].astype(np.int64)
     npz_path = Path(npz_path)
-    tmp = npz_path.with_name(npz_path.name + ".tmp.npz")
-    np.savez(tmp, **arrays)
-    tmp.replace(npz_path)
-    return npz_path
+    return atomic_write(npz_path, lambda f: np.savez(f, **arrays))
 
 
 if __name__ == "__main__":  # python -m dreamavatar.body.smpl_body SMPL.pkl SMPL_NEUTRAL.npz

@@ -31,14 +31,16 @@ def slug(prompt: str) -> str:
 
 
 def make_config(args: argparse.Namespace):
-    from dreamavatar.train.config import build_config
+    from dreamavatar.run_config import build_config
 
     prior = args.prior or "tiny"
     preset = "tiny" if prior == "tiny" else "sd15"
     overrides = list(args.overrides)
     overrides.append(f"prompt={_quoted(args.prompt)}")
-    if args.prior is not None:
-        overrides.append(f"prior={_quoted(prior)}")
+    if args.prior is not None:  # --prior PATH_OR_HUB_ID: the sd15 preset's model (its other options stay)
+        overrides.append("prior.guidance_type=" + ("tiny" if prior == "tiny" else "stable-diffusion"))
+        if prior != "tiny":
+            overrides.append(f"prior.guidance.model={_quoted(prior)}")
     for key, value in (("body", args.body), ("smpl_dir", args.smpl_dir), ("seed", args.seed),
                        ("train.steps", args.steps)):  # fmt: skip
         if value is not None:
@@ -56,10 +58,10 @@ def _quoted(value: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dreamavatar.config import load_config, save_config
+    from dreamavatar.config import save_config
     from dreamavatar.errors import UserError
-    from dreamavatar.train.config import GenerateConfig
-    from dreamavatar.train.run_dir import RunDir
+    from dreamavatar.run_config import load_generate_config
+    from dreamavatar.run_dir import RunDir
     from dreamavatar.train.trainer import Trainer
 
     if not args.prompt.strip():
@@ -69,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else Path("outputs") / slug(args.prompt)
     run_dir = RunDir(out)
     if args.resume and run_dir.config.is_file():
-        cfg = load_config(GenerateConfig, [run_dir.config], [f"train.steps={args.steps}"] if args.steps else [])
+        cfg = load_generate_config([run_dir.config], [f"train.steps={args.steps}"] if args.steps else [])
         if cfg.prompt != args.prompt:
             raise UserError(f"{out} was made for the prompt {cfg.prompt!r}: give that prompt, or another --out")
     else:

@@ -73,33 +73,23 @@ def _pose(args: argparse.Namespace):
     return motion.poses[i : i + 1], motion.transl[i : i + 1]
 
 
-def _to_uint8(img, size: int):
-    """1 x 3 x h x w in [0, 1] -> size x size x 3 uint8 (nearest when enlarging, so pixels stay honest)."""
-    import numpy as np
-    from PIL import Image
-
-    arr = (img[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy() * 255 + 0.5).astype(np.uint8)
-    pil = Image.fromarray(arr)
-    if pil.size != (size, size):
-        pil = pil.resize((size, size), Image.NEAREST if pil.size[0] < size else Image.LANCZOS)
-    return np.asarray(pil)
-
-
 def run(args: argparse.Namespace) -> int:
     out = _check_args(args)
     poses, transl = _pose(args)
 
     import numpy as np
     import torch
-    from PIL import Image
 
     from dreamavatar.body import load_body
     from dreamavatar.condition import body_extent, condition_images, view_cameras
-    from priors.stable_diffusion import load_prior
-    from prompts import view_prompt
+    from dreamavatar.images import to_uint8_size
+    from dreamavatar.io import atomic_image
+    from priors import PriorConfig, load_prior
+    from prompts import VIEW_AZIMUTH, view_prompt
 
-    prior = load_prior(args.prior)
-    if args.prior != "tiny" and prior.device.type == "cpu":
+    prior_cfg = PriorConfig.from_spec(args.prior)
+    prior = load_prior(prior_cfg)
+    if not prior_cfg.is_tiny and prior.device.type == "cpu":
         log.warning("sampling Stable Diffusion on a CPU is slow (minutes per image)")
     body = load_body(args.body, **({"smpl_dir": args.smpl_dir} if args.smpl_dir else {}))
     height, center_y = body_extent(body)
@@ -111,16 +101,13 @@ def run(args: argparse.Namespace) -> int:
     if cond_size != args.size:
         panel = condition_images(body, poses, view_cameras(args.view, args.size, height, center_y, transl), transl)
 
-    azimuth = {"front": 0.0, "side": 90.0, "back": 180.0}[args.view]
-    prompt = args.prompt.strip() if args.no_view_prompt else view_prompt(args.prompt.strip(), azimuth)
+    prompt = args.prompt.strip() if args.no_view_prompt else view_prompt(args.prompt.strip(), VIEW_AZIMUTH[args.view])
     log.info("sampling %r with %d steps", prompt, args.steps)
     gen = torch.Generator().manual_seed(args.seed)
     image = prior.sample(prompt, cond, steps=args.steps, guidance_scale=args.guidance,
                          negative_prompt=args.negative, generator=gen)  # fmt: skip
 
-    both = np.concatenate([_to_uint8(panel, args.size), _to_uint8(image, args.size)], axis=1)
-    tmp = out.with_name(f".{out.name}.tmp{out.suffix}")
-    Image.fromarray(both).save(tmp)
-    tmp.replace(out)  # atomic: never a half-written image
+    both = np.concatenate([to_uint8_size(panel[0], args.size), to_uint8_size(image[0], args.size)], axis=1)
+    atomic_image(both, out)
     print(out, file=sys.stdout)
     return 0

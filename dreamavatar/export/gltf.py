@@ -15,6 +15,7 @@ import numpy as np
 import pygltflib as gl
 
 from dreamavatar.body.skeleton import JOINT_NAMES, PARENTS
+from dreamavatar.io import atomic_path
 
 MAX_INFLUENCES = 4  # glTF's JOINTS_0 / WEIGHTS_0 carry four joints a vertex
 
@@ -142,9 +143,8 @@ def write_glb(path: str | Path, mesh: RiggedMesh, animation: JointAnimation | No
     doc.buffers.append(gl.Buffer(byteLength=len(buf.data)))
     doc.set_binary_blob(bytes(buf.data))
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    doc.save_binary(str(tmp))
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        doc.save_binary(str(tmp))
     return path
 
 

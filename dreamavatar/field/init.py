@@ -1,6 +1,6 @@
 """Stage 0, body-guided initialisation: fit the canonical field's opacity to the canonical body's silhouettes.
 
-Only density is fitted (MSE between accumulated opacity and the mesh mask, random cameras in DESIGN.md's ranges), no
+Only density is fitted (MSE between accumulated opacity and the mesh mask, random cameras in the training ranges), no
 colour, rendered through the avatar field in the canonical pose (so the density weight w is part of what is fitted,
 as in every later stage). The result depends only on the body and the configs, so it is cached on disk and every
 prompt reuses it.
@@ -31,7 +31,7 @@ CACHE_VERSION = 1  # bump when the fitting procedure changes what a cached field
 class InitConfig:
     iterations: int = 150
     resolution: int = 48  # pixels of the silhouette views
-    views: int = 64  # random cameras (DESIGN.md ranges) whose pixels form the ray pool
+    views: int = 64  # random cameras (the training ranges) whose pixels form the ray pool
     rays_per_step: int = 2048
     step: float = 0.02  # metres between samples along a ray (body-guided sampler)
     lr: float = 1e-2  # Adam, hash grid and MLP
@@ -81,13 +81,11 @@ def fit_opacity(avatar: AvatarField, canonical: BodyOutput, cfg: InitConfig, pro
     the last 20 steps)."""
     from tqdm import tqdm
 
-    from renderers.samplers import OccupancySampler
-    from renderers.volume import render_rays
+    from dreamavatar.render import posed_render, render_rays
 
     origins, dirs, mask = silhouette_rays(canonical, cfg)
-    posed = avatar.posed(canonical)
-    sampler = OccupancySampler(posed.occupancy(), step=cfg.step)
-    keep = _rays_hitting(origins, dirs, sampler.grid.aabb)  # rays that miss the box are trivially empty
+    pr = posed_render(avatar, canonical, ray_step=cfg.step)
+    keep = _rays_hitting(origins, dirs, pr.aabb)  # rays that miss the box are trivially empty
     origins, dirs, mask = origins[keep], dirs[keep], mask[keep]
     params = list(avatar.canonical.parameters())
     opt = torch.optim.Adam(params, lr=cfg.lr, betas=(0.9, 0.99), eps=1e-15)
@@ -96,7 +94,7 @@ def fit_opacity(avatar: AvatarField, canonical: BodyOutput, cfg: InitConfig, pro
     bar = tqdm(range(cfg.iterations), desc="stage 0: fit body", file=sys.stderr, disable=not progress, ascii=True)
     for _ in bar:
         idx = torch.randint(0, origins.shape[0], (cfg.rays_per_step,), generator=gen)
-        out = render_rays(origins[idx], dirs[idx], posed, sampler, near=0.05, far=10.0, perturb=True)
+        out = render_rays(pr, origins[idx], dirs[idx], perturb=True)
         loss = torch.nn.functional.mse_loss(out["opacity"], mask[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()

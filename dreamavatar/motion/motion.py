@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -92,23 +90,11 @@ class Motion:
 
     def save(self, path: str | Path) -> Path:
         """Write the project's npz (poses F x 24 x 3, transl F x 3, fps, name) atomically; returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(
-                    f,
-                    poses=self.poses.numpy(),
-                    transl=self.transl.numpy(),
-                    fps=np.float64(self.fps),
-                    name=np.array(self.name),
-                )
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        from dreamavatar.io import atomic_write
+
+        arrays = dict(poses=self.poses.numpy(), transl=self.transl.numpy(), fps=np.float64(self.fps),
+                      name=np.array(self.name))  # fmt: skip
+        return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
 def parse_frame_range(spec: str) -> tuple[int | None, int | None]:

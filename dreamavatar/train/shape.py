@@ -11,32 +11,14 @@ clothes and hair can grow there. Stage 0 fits the same silhouettes; these terms 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
-
 import torch
 import torch.nn.functional as F
 
 from dreamavatar.body.base import BodyOutput
-from priors.sds import scheduled_value
+from dreamavatar.run_config import ShapeConfig
 from renderers.cameras import Cameras
 
-
-@dataclass
-class ShapeConfig:
-    """inside / outside: weights of the two terms (0 turns a term off); *_schedule: [start_step, start_value,
-    end_value, end_step] overriding the weight (steps <= 1 are fractions of train.steps). margin: metres of free band
-    around the body's silhouette where the outside term does not apply."""
-
-    inside: float = 0.0
-    outside: float = 0.0
-    margin: float = 0.02
-    inside_schedule: Optional[list[float]] = None
-    outside_schedule: Optional[list[float]] = None
-
-    def weights(self, step: int) -> tuple[float, float]:
-        return (scheduled_value(self.inside, self.inside_schedule, step),
-                scheduled_value(self.outside, self.outside_schedule, step))  # fmt: skip
+__all__ = ["ShapeConfig", "body_masks", "shape_loss"]  # ShapeConfig lives with the run's config
 
 
 def body_masks(cams: Cameras, out: BodyOutput, margin: float) -> tuple[torch.Tensor, torch.Tensor]:

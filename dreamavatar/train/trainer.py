@@ -17,15 +17,17 @@ from typing import Any, Optional
 
 import torch
 
-from dreamavatar.body import load_body
+from dreamavatar.body import body_for
 from dreamavatar.body.base import BodyModel, BodyOutput
 from dreamavatar.body.skeleton import a_pose
 from dreamavatar.errors import UserError
 from dreamavatar.field.avatar import AvatarField
 from dreamavatar.field.background import Background
-from dreamavatar.train.config import GenerateConfig
-from dreamavatar.train.render import render_avatar, side_by_side, to_uint8
-from dreamavatar.train.run_dir import RunDir
+from dreamavatar.images import side_by_side, to_uint8
+from dreamavatar.io import atomic_image
+from dreamavatar.render import render_avatar
+from dreamavatar.run_config import GenerateConfig
+from dreamavatar.run_dir import RunDir
 from priors.base import PosePrior
 from renderers.cameras import Cameras, CameraRanges, orbit_cameras, sample_cameras
 
@@ -42,20 +44,14 @@ def resolve_device(name: str) -> torch.device:
 
 def load_prior_for(cfg: GenerateConfig, device: torch.device) -> PosePrior:
     """The configured prior; Stable Diffusion on a CPU is refused (hours per step)."""
-    from priors.stable_diffusion import load_prior
+    from priors import load_prior
 
-    if cfg.prior != "tiny" and device.type != "cuda":
+    if not cfg.prior.is_tiny and device.type != "cuda":
         raise UserError(
-            f"prior {cfg.prior!r} is Stable Diffusion, which needs a CUDA GPU: on a CPU use the embedded prior "
+            f"prior {cfg.prior.name!r} is Stable Diffusion, which needs a CUDA GPU: on a CPU use the embedded prior "
             "(--prior tiny, the default)"
         )
-    overrides = {} if cfg.prior == "tiny" else {"controlnet": cfg.controlnet or "auto"}
-    return load_prior(cfg.prior, **overrides).to(device)
-
-
-def body_for(cfg: GenerateConfig) -> BodyModel:
-    kwargs = {"smpl_dir": cfg.smpl_dir} if cfg.body == "smpl" and cfg.smpl_dir else {}
-    return load_body(cfg.body, **kwargs)
+    return load_prior(cfg.prior).to(device)
 
 
 def _in_steps(schedule: Optional[list[float]], steps: int) -> Optional[list[float]]:
@@ -157,10 +153,10 @@ class Trainer:
         return self._pose_sampler
 
     def background_fn(self):
+        """The learned background network, or the prior's plain colour (`PosePrior.background`)."""
         if self.background is not None:
             return self.background
-        bg = getattr(self.prior, "background", None)
-        return (bg if isinstance(bg, torch.Tensor) else torch.full((3,), 0.5)).to(self.device)
+        return self.prior.background.to(self.device)
 
     # ---- one step -------------------------------------------------------------------------------------------------
     def stage_of(self, step: int) -> int:
@@ -317,11 +313,9 @@ class Trainer:
 
     def write_preview(self) -> None:
         """A grid of four views, each beside its skeleton: previews/step_NNNNNN.png."""
-        from PIL import Image
-
         rgb, skel = self.render_views([0.0, 90.0, 180.0, 270.0], self.cfg.train.preview_size)
         row = side_by_side([side_by_side([rgb[i], skel[i]]) for i in range(len(rgb))])
-        Image.fromarray(to_uint8(row)).save(self.run.previews / f"step_{self.step:06d}.png")
+        atomic_image(to_uint8(row), self.run.previews / f"step_{self.step:06d}.png")
 
     def write_turntable(self) -> None:
         from renderers.video import write_video
@@ -337,7 +331,7 @@ class Trainer:
         tail = [h["grad_norm"] for h in self.history[-50:]]
         return {
             "prompt": self.cfg.prompt,
-            "prior": self.cfg.prior,
+            "prior": self.cfg.prior.name,
             "body": self.cfg.body,
             "preset": self.cfg.preset,
             "seed": self.cfg.seed,

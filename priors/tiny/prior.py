@@ -15,12 +15,14 @@ import torch
 
 from priors.base import PosePrior, resize_images
 from priors.errors import PriorError
+from priors.io import atomic_path
 from priors.tiny.model import TinyDenoiser, UNetConfig, ddpm_alphas_cumprod
 from priors.tiny.text import TextConfig, TinyTextEncoder
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_FILE = "tiny_prior.safetensors"
 CONFIG_FILE = "config.json"
+BACKGROUND = (0.78, 0.84, 0.92)  # the plain background of the training renders (rgb); read it as `TinyPrior.background`
 
 
 @dataclass
@@ -28,7 +30,7 @@ class TinyPriorConfig:
     unet: UNetConfig = field(default_factory=UNetConfig)
     text: TextConfig = field(default_factory=TextConfig)
     num_train_timesteps: int = 1000
-    background: list[float] = field(default_factory=lambda: [0.78, 0.84, 0.92])  # the plain training background
+    background: list[float] = field(default_factory=lambda: list(BACKGROUND))
     trained_steps: int = 0  # written by the training script
 
     @staticmethod
@@ -93,14 +95,11 @@ def save_tiny_prior(prior: TinyPrior, directory: str | Path, dtype: torch.dtype 
     from safetensors.torch import save_file
 
     d = Path(directory)
-    d.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to(dtype).contiguous() for k, v in prior.state_dict().items()}
-    tmp = d / (WEIGHTS_FILE + ".tmp")
-    save_file(state, str(tmp))
-    tmp.replace(d / WEIGHTS_FILE)
-    tmp = d / (CONFIG_FILE + ".tmp")
-    tmp.write_text(json.dumps(prior.cfg.to_dict(), indent=2) + "\n")
-    tmp.replace(d / CONFIG_FILE)
+    with atomic_path(d / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp))
+    with atomic_path(d / CONFIG_FILE) as tmp:
+        tmp.write_text(json.dumps(prior.cfg.to_dict(), indent=2) + "\n")
 
 
 def load_tiny_prior(path: str | Path | None = None, device: str | torch.device = "cpu") -> TinyPrior:
@@ -125,7 +124,6 @@ def load_tiny_prior(path: str | Path | None = None, device: str | torch.device =
     return prior.to(device).eval().requires_grad_(False)
 
 
-@torch.no_grad()
 def sample_batch(
     prior: PosePrior,
     prompts: list[str],
@@ -135,24 +133,6 @@ def sample_batch(
     generator: torch.Generator | None = None,
     negative_prompt: str = "",
 ) -> torch.Tensor:
-    """DDIM (eta 0) with CFG for a batch: one prompt per condition image (B x 3 x H x W in [0, 1]).
-    x0 estimates are clipped to the pixel range at every step (a pixel-space model may). Returns B x 3 x R x R."""
-    B, R = cond.shape[0], prior.resolution
-    cond = resize_images(cond.to(prior.device, torch.float32), R)
-    emb = prior.embed(prompts)
-    null = prior.embed([negative_prompt]).expand_as(emb)
-    ac = prior.alphas_cumprod().to(prior.device, torch.float32)
-    T = ac.shape[0]
-    ts = torch.linspace(T - 1, 0, max(1, min(steps, T))).round().long().tolist()
-    x = torch.randn((B, *prior.latent_shape()), generator=generator).to(prior.device)
-    for i, t in enumerate(ts):
-        tt = torch.full((B,), t, dtype=torch.long, device=x.device)
-        eps = prior.predict_noise(torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([null, emb]), torch.cat([cond, cond]))
-        eps_u, eps_c = eps.float().chunk(2)
-        eps = eps_u + guidance_scale * (eps_c - eps_u)
-        a_t = ac[t]
-        a_prev = ac[ts[i + 1]] if i + 1 < len(ts) else torch.ones((), device=x.device)
-        x0 = ((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(-1, 1)
-        eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
-        x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * eps
-    return prior.decode(x0)
+    """`PosePrior.sample_batch` with the tiny prior's settings: one prompt per condition image (B x 3 x H x W in
+    [0, 1]), CFG 3, x0 estimates clipped to the pixel range at every step. Returns B x 3 x R x R."""
+    return prior.sample_batch(prompts, cond, steps, guidance_scale, negative_prompt, generator, clip_x0=1.0)

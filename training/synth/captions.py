@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from priors.tiny.text import BOTTOM_KINDS, COLORS, HAIR_KINDS, SKINS, SUBJECTS, TOP_KINDS
+from prompts import view_name
 
 # Named colours as rendered albedo (rgb in [0, 1]); 12 hues/values far enough apart to tell after shading.
 COLOR_RGB: dict[str, tuple[float, float, float]] = {
@@ -22,7 +23,6 @@ SKIN_RGB: dict[str, tuple[float, float, float]] = {
 }  # fmt: skip
 HAIR_COLORS: tuple[str, ...] = ("black", "brown", "yellow", "red", "gray", "white", "orange", "pink", "blue", "purple")
 TOP_NOUN = {"t-shirt": "t-shirt", "long-sleeved": "long-sleeved shirt", "tank": "tank top"}
-VIEW_WORDS = ("front", "side", "back")
 
 
 @dataclass
@@ -76,13 +76,9 @@ def sample_outfit(g: torch.Generator, held_out: bool | None = False) -> Outfit:
 
 
 def view_word(azimuth_deg: float) -> str:
-    """front in [-45, 45), back in [135, 225), side otherwise (azimuth relative to the body's facing, degrees)."""
-    a = azimuth_deg % 360
-    if a < 45 or a >= 315:
-        return "front"
-    if 135 <= a < 225:
-        return "back"
-    return "side"
+    """The view phrase's word for a camera azimuth (degrees, relative to the body's facing): the rule prompts use at
+    SDS time, `prompts.view_name`."""
+    return view_name(azimuth_deg)
 
 
 def caption(o: Outfit, view: str | None = None, g: torch.Generator | None = None, p_optional: float = 0.7) -> str:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from priors.tiny.prior import BACKGROUND
 from training.synth.captions import Outfit, caption, sample_outfit, view_word
 from training.synth.dressing import BodyRegions, body_regions, vertex_colors
 
@@ -33,7 +34,7 @@ class SynthConfig:
     polar_deg: tuple[float, float] = (70.0, 110.0)
     fov_deg: tuple[float, float] = (40.0, 50.0)
     target: tuple[float, float, float] = (0.0, -0.05, 0.0)  # about the middle of a standing body (pelvis at 0)
-    background: list[float] = field(default_factory=lambda: [0.78, 0.84, 0.92])
+    background: list[float] = field(default_factory=lambda: list(BACKGROUND))  # the prior's (its config.json)
     held_out: bool | None = False  # False: training colour pairs only; True: held-out pairs only (benchmark)
 
 

@@ -1,0 +1,130 @@
+"""The typed config of a run (`dreamavatar generate`, saved as the run directory's config.yaml and read back by
+`animate`, `compose` and `export`): presets (YAML in dreamavatar/configs/) + `key=value` overrides.
+
+The prior is a section, `prior.guidance_type` + `prior.guidance.*` (see `priors.PriorConfig`); files written before
+that (`prior: tiny|MODEL`, `controlnet: ...` at the top level) are read through `upgrade_prior_keys`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from dreamavatar.field.avatar import AvatarConfig
+from dreamavatar.field.background import BackgroundConfig
+from dreamavatar.field.init import InitConfig
+from priors import PriorConfig
+from priors.sds import SDSConfig, scheduled_value
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+PRESETS = ("tiny", "sd15")
+
+
+@dataclass
+class CameraConfig:
+    """Random training cameras, uniform in each range; they look at the body's vertical centre."""
+
+    radius: list[float] = field(default_factory=lambda: [1.0, 2.0])
+    polar_deg: list[float] = field(default_factory=lambda: [60.0, 120.0])
+    azimuth_deg: list[float] = field(default_factory=lambda: [0.0, 360.0])
+    fov_deg: list[float] = field(default_factory=lambda: [40.0, 70.0])
+
+
+@dataclass
+class TrainConfig:
+    """steps: total optimisation steps of stages 1 + 2. animate_from: fraction of the steps after which stage 2
+    (a new pose every step) starts; ignored with `static`. canonical_prob: in stage 2, chance of the canonical pose."""
+
+    steps: int = 1200
+    static: bool = False
+    animate_from: float = 0.5
+    canonical_prob: float = 0.2
+    batch: int = 1
+    resolution: int = 64  # rendered pixels (the prior resamples to its own size)
+    ray_step: float = 0.01  # metres between samples of body-guided sampling
+    lr: float = 1e-3  # MLPs (canonical, delta, background)
+    grid_lr: float = 1e-2  # hash grid
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
+    background: str = "mlp"  # "mlp" (learned, of the ray direction) | "prior" (the prior's plain training colour)
+    checkpoint_every: int = 100
+    preview_every: int = 200
+    preview_size: int = 96
+    turntable_frames: int = 48
+    turntable_size: int = 128
+    cameras: CameraConfig = field(default_factory=CameraConfig)
+
+
+@dataclass
+class ShapeConfig:
+    """The body-silhouette terms (`dreamavatar.train.shape`). inside / outside: weights of the two terms (0 turns a
+    term off); *_schedule: [start_step, start_value, end_value, end_step] overriding the weight (steps <= 1 are
+    fractions of train.steps). margin: metres of free band around the body's silhouette where the outside term does
+    not apply."""
+
+    inside: float = 0.0
+    outside: float = 0.0
+    margin: float = 0.02
+    inside_schedule: Optional[list[float]] = None
+    outside_schedule: Optional[list[float]] = None
+
+    def weights(self, step: int) -> tuple[float, float]:
+        return (scheduled_value(self.inside, self.inside_schedule, step),
+                scheduled_value(self.outside, self.outside_schedule, step))  # fmt: skip
+
+
+@dataclass
+class GenerateConfig:
+    prompt: str = ""
+    preset: str = "tiny"
+    prior: PriorConfig = field(default_factory=PriorConfig)  # guidance_type tiny | stable-diffusion, + guidance.*
+    body: str = "anny"
+    smpl_dir: Optional[str] = None
+    seed: int = 0
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sds: SDSConfig = field(default_factory=SDSConfig)
+    shape: ShapeConfig = field(default_factory=ShapeConfig)
+    avatar: AvatarConfig = field(default_factory=AvatarConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+    background: BackgroundConfig = field(default_factory=BackgroundConfig)
+
+
+def preset_file(name: str) -> Path:
+    from dreamavatar.errors import UserError
+
+    if name not in PRESETS:
+        raise UserError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
+    return CONFIG_DIR / f"{name}.yaml"
+
+
+def upgrade_prior_keys(data: dict) -> dict:
+    """A config mapping in the layout before the prior section (`prior: tiny|MODEL`, `controlnet: ...`) -> the
+    current one; anything else is returned as it is."""
+    if not isinstance(data.get("prior"), str) and "controlnet" not in data:
+        return data
+    data = dict(data)
+    spec, controlnet = data.pop("prior", None), data.pop("controlnet", None)
+    section = dict(data.get("prior") or {}) if not isinstance(spec, str) else {}
+    if isinstance(spec, str):
+        new = PriorConfig.from_spec(spec)
+        section = {"guidance_type": new.guidance_type, "guidance": dict(new.guidance)}
+    if controlnet is not None:
+        section["guidance"] = {**section.get("guidance", {}), "controlnet": controlnet}
+    if section:
+        data["prior"] = section
+    return data
+
+
+def load_generate_config(yaml_files: list[str | Path] = (), overrides: list[str] = ()) -> GenerateConfig:
+    """Defaults <- YAML files (a run's config.yaml, presets, user files) <- `key=value` overrides."""
+    from dreamavatar.config import load_config
+
+    return load_config(GenerateConfig, list(yaml_files), list(overrides), upgrade=upgrade_prior_keys)
+
+
+def build_config(preset: str, overrides: list[str] = (), yaml_files: list[str] = ()) -> GenerateConfig:
+    """Defaults <- preset YAML <- user YAML files <- `key=value` overrides."""
+    cfg = load_generate_config([preset_file(preset), *yaml_files], list(overrides))
+    cfg.preset = preset
+    return cfg
