@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, TYPE_CHECKING, Any, Callable
 
 from renderers.io import atomic_path
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], Any]) -> Path:
@@ -27,7 +30,7 @@ def atomic_json(obj: object, path: str | Path) -> Path:
     return atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()))
 
 
-def atomic_image(img: "numpy.ndarray", path: str | Path) -> Path:  # noqa: F821
+def atomic_image(img: np.ndarray, path: str | Path) -> Path:
     """Write an H x W x 3 uint8 image (PNG/JPEG by the path's suffix)."""
     from PIL import Image
 

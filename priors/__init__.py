@@ -53,7 +53,8 @@ class PriorConfig:
         elif self.guidance_type == "stable-diffusion":
             from priors.stable_diffusion import StableDiffusionConfig as cls
         else:
-            raise PriorError(f"unknown prior guidance_type {self.guidance_type!r}: use one of {', '.join(GUIDANCE_TYPES)}")
+            kinds = ", ".join(GUIDANCE_TYPES)
+            raise PriorError(f"unknown prior guidance_type {self.guidance_type!r}: use one of {kinds}")
         known = [f.name for f in fields(cls)]
         unknown = sorted(set(self.guidance) - set(known))
         if unknown:

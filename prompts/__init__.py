@@ -128,6 +128,6 @@ def prompt_texts(name_or_path: str, subset: Optional[str] = None) -> list[str]:
 
 
 __all__: Sequence[str] = (
-    "Prompt", "PromptError", "PromptSet", "VIEWS", "VIEW_AZIMUTH", "list_prompt_sets", "load_prompt_set", "prompt_texts",
-    "view_name", "view_prompt", "view_prompts",
+    "Prompt", "PromptError", "PromptSet", "VIEWS", "VIEW_AZIMUTH", "list_prompt_sets", "load_prompt_set",
+    "prompt_texts", "view_name", "view_prompt", "view_prompts",
 )  # fmt: skip

@@ -47,7 +47,7 @@ def composite_nerfacc(
     ray_indices: torch.Tensor,
     n_rays: int,
 ) -> dict[str, torch.Tensor]:
-    """`renderers.volume.composite` through nerfacc's packed CUDA kernels (same inputs and outputs, CUDA tensors)."""
+    """`compositing.composite` through nerfacc's packed CUDA kernels (same inputs and outputs, CUDA tensors)."""
     import nerfacc
 
     sigma = sigma.reshape(-1)

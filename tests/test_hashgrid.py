@@ -143,10 +143,23 @@ def test_nerf_outputs_and_normals():
     assert torch.allclose(shaded[1], torch.full((3,), f.cfg.ambient), atol=1e-3)
 
 
-def test_background_is_a_colour_per_direction():
-    bg = Background()
-    d = torch.nn.functional.normalize(torch.randn(64, 3), dim=-1)
-    c = bg(d)
-    assert c.shape == (64, 3) and (c > 0).all() and (c < 1).all()
-    c.sum().backward()
-    assert all(p.grad is not None for p in bg.parameters())
+def test_background_against_fixed_weights():
+    """The background network with hand-set weights against the formula written out: features
+    [d, sin(2^k pi d), cos(2^k pi d)] (k < n_freqs), one hidden ReLU layer, a sigmoid."""
+    bg = Background(Background.Config(n_freqs=2, hidden=4, layers=2))
+    first, last = bg.net[0], bg.net[2]
+    with torch.no_grad():
+        first.weight.copy_(torch.arange(4 * 15, dtype=torch.float32).reshape(4, 15).sin())
+        first.bias.copy_(torch.tensor([0.1, -0.2, 0.3, -0.4]))
+        last.weight.copy_(torch.arange(3 * 4, dtype=torch.float32).reshape(3, 4).cos())
+        last.bias.copy_(torch.tensor([0.5, 0.0, -0.5]))
+    d = torch.tensor([[0.0, 0.0, 1.0], [0.6, 0.0, -0.8], [0.0, 1.0, 0.0]])
+    ref = []
+    for x in d.tolist():
+        feats = x + [math.sin(2**k * math.pi * v) for k in range(2) for v in x]
+        feats += [math.cos(2**k * math.pi * v) for k in range(2) for v in x]
+        h = [max(0.0, sum(w * f for w, f in zip(first.weight[j].tolist(), feats)) + first.bias[j].item())
+             for j in range(4)]  # fmt: skip
+        out = [sum(w * v for w, v in zip(last.weight[i].tolist(), h)) + last.bias[i].item() for i in range(3)]
+        ref.append([1 / (1 + math.exp(-o)) for o in out])
+    assert torch.allclose(bg(d), torch.tensor(ref), atol=1e-5)

@@ -12,7 +12,8 @@ import torch.nn.functional as F
 
 from priors.errors import PriorError
 from priors.sds import SDSConfig
-from priors.stable_diffusion import StableDiffusionConfig, StableDiffusionPrior, load_prior
+from priors import PriorConfig, load_prior
+from priors.stable_diffusion import StableDiffusionConfig, StableDiffusionPrior
 from tiny_diffusers import MAX_TOKENS, RESOLUTION, build_tiny_sd
 
 
@@ -153,7 +154,7 @@ def test_missing_or_wrong_folders_give_one_clear_message(sd_dir, tmp_path):
 def test_uncached_hub_id_offline_names_the_fix(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(PriorError, match=r"cannot load the SD prior 'nobody-here/no-such-model' offline.*--prior"):
-        load_prior("nobody-here/no-such-model", local_files_only=True)
+        load_prior(PriorConfig.from_spec("nobody-here/no-such-model", local_files_only=True))
 
 
 # ---- `dreamavatar sample` -------------------------------------------------------------------------------------------

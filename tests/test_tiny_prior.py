@@ -1,22 +1,19 @@
-"""The embedded tiny prior: shipped weights load offline and honour the prior contract; text slots and UNK; the
-training step learns."""
+"""The embedded tiny prior: shipped weights load offline and honour the prior contract; batch sampling and the SDS
+gradient against references written out here; text slots and UNK; the training step learns."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
 
 from priors.errors import PriorError
+from priors.sds import SDSConfig
 from priors.tiny import TinyPrior, TinyPriorConfig, load_tiny_prior, sample_batch, save_tiny_prior
 from priors.tiny.model import UNetConfig
 from priors.tiny.prior import CONFIG_FILE, WEIGHTS_DIR, WEIGHTS_FILE
 from priors.tiny.text import NONE, SLOTS, UNK, TinyTextEncoder, parse_slots
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -64,21 +61,63 @@ def test_contract_hooks_shapes_and_ranges(prior):
     assert (ac[1:] < ac[:-1]).all() and 0.99 < ac[0] <= 1 and ac[-1] < 0.01
 
 
-def test_sample_gives_an_image(prior):
+def _reference_ddim(prior, prompts, cond, x, steps, scale, clip):
+    """DDIM (eta 0) with CFG written out from the formulas, one timestep after another (the test's own copy):
+    x0 = (x - sqrt(1 - a_t) e) / sqrt(a_t), clipped, e re-derived, x <- sqrt(a_prev) x0 + sqrt(1 - a_prev) e."""
+    ac = prior.alphas_cumprod().double()
+    ts = [round(999 - i * 999 / (steps - 1)) for i in range(steps)]
+    cond = torch.nn.functional.interpolate(cond, size=(32, 32), mode="area")
+    emb, null = prior.encode_text(prompts), prior.encode_text([""] * len(prompts))
+    x = x.double()
+    for i, t in enumerate(ts):
+        tt = torch.full((x.shape[0],), t)
+        with torch.no_grad():
+            e_u = prior.predict_noise(x.float(), tt, null, cond).double()
+            e_c = prior.predict_noise(x.float(), tt, emb, cond).double()
+        e = e_u + scale * (e_c - e_u)
+        a, a_prev = ac[t], (ac[ts[i + 1]] if i + 1 < len(ts) else torch.tensor(1.0, dtype=torch.float64))
+        x0 = ((x - (1 - a).sqrt() * e) / a.sqrt()).clamp(-clip, clip)
+        e = (x - a.sqrt() * x0) / (1 - a).sqrt()
+        x = a_prev.sqrt() * x0 + (1 - a_prev).sqrt() * e
+    return ((x0 + 1) / 2).clamp(0, 1).float()
+
+
+def test_batch_sampling_is_the_shared_ddim_at_every_batch_size(prior):
+    """`sample_batch` (through `priors.sds.ddim_sample`) against a DDIM written out here, from the same x_T: at
+    batch 1, and at batch 2 where each image must come out as if sampled alone."""
+    prompts = ["front view of a woman wearing a green t-shirt and black trousers", "side view of a man"]
+    cond = torch.cat([_pose_image(), _pose_image().flip(-1)])
+    for n in (1, 2):
+        x_T = torch.randn((n, 3, 32, 32), generator=torch.Generator().manual_seed(7))
+        got = sample_batch(prior, prompts[:n], cond[:n], steps=4, guidance_scale=3.0,
+                           generator=torch.Generator().manual_seed(7))  # fmt: skip
+        ref = _reference_ddim(prior, prompts[:n], cond[:n], x_T, steps=4, scale=3.0, clip=1.0)
+        assert torch.allclose(got, ref, atol=1e-4), (n, (got - ref).abs().max())
+        for i in range(n):  # batching does not mix the images
+            alone = _reference_ddim(prior, prompts[i : i + 1], cond[i : i + 1], x_T[i : i + 1], 4, 3.0, 1.0)
+            assert torch.allclose(got[i : i + 1], alone, atol=1e-4)
+    # `sample` is the same sampler at batch 1 without the clip (the tiny prior sets no `x0_clip`)
+    x_T = torch.randn((1, 3, 32, 32), generator=torch.Generator().manual_seed(3))
+    img = prior.sample(prompts[0], cond[:1], steps=3, guidance_scale=2.0, generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(img, _reference_ddim(prior, prompts[:1], cond[:1], x_T, 3, 2.0, float("inf")), atol=1e-4)
+
+
+def test_sds_gradient_on_the_render_is_the_formula(prior):
+    """At the prior's own size (no resampling) x0 = 2 rgb - 1, so d loss / d rgb = 2 (e_hat - eps) / ||e_hat - eps||
+    with e_hat the guided prediction at the fixed t and noise (uniform weighting, batch 1)."""
     g = torch.Generator().manual_seed(0)
-    img = prior.sample("front view of a woman wearing a green t-shirt and black trousers", _pose_image(), steps=3,
-                       generator=g)  # fmt: skip
-    assert img.shape == (1, 3, 32, 32) and img.min() >= 0 and img.max() <= 1
-    batch = sample_batch(prior, ["a", "side view of a man"], _pose_image().expand(2, -1, -1, -1), steps=3, generator=g)
-    assert batch.shape == (2, 3, 32, 32) and 0 <= batch.min() and batch.max() <= 1
-
-
-def test_sds_gradient_reaches_the_render(prior):
-    rgb = torch.rand(1, 3, 64, 64, requires_grad=True)
-    out = prior.sds(rgb, _pose_image(), "front view of a man wearing a red t-shirt and blue trousers",
-                    generator=torch.Generator().manual_seed(0))  # fmt: skip
-    out.loss.backward()
-    assert rgb.grad is not None and torch.isfinite(rgb.grad).all() and rgb.grad.abs().sum() > 0
+    rgb = torch.rand(1, 3, 32, 32, generator=g).requires_grad_(True)
+    noise, t, prompt = torch.randn(1, 3, 32, 32, generator=g), torch.tensor([400]), "front view of a man"
+    cfg = SDSConfig(guidance_scale=4.0)
+    prior.sds(rgb, _pose_image(), prompt, cfg, t=t, noise=noise).loss.backward()
+    a = prior.alphas_cumprod()[400]
+    x_t = a.sqrt() * (2 * rgb.detach() - 1) + (1 - a).sqrt() * noise
+    cond = torch.nn.functional.interpolate(_pose_image(), size=(32, 32), mode="area")
+    with torch.no_grad():
+        e_u = prior.predict_noise(x_t, t, prior.encode_text([""]), cond)
+        e_c = prior.predict_noise(x_t, t, prior.encode_text([prompt]), cond)
+    diff = e_u + 4.0 * (e_c - e_u) - noise
+    assert torch.allclose(rgb.grad, 2 * diff / diff.norm(), atol=1e-5)
 
 
 def test_unknown_words_map_to_unk_and_slots_bind_colours():
@@ -123,7 +162,7 @@ def test_save_load_round_trip_and_missing_weights(tmp_path):
 
 
 def test_training_step_reduces_the_loss_on_a_fixed_batch():
-    mod = importlib.import_module("training.train_tiny_prior")
+    from training import train_tiny_prior as mod
     p = _small_prior().train()
     g = torch.Generator().manual_seed(0)
     x0 = torch.rand(4, 3, 16, 16) * 2 - 1
