@@ -17,7 +17,7 @@ from dreamavatar.errors import UserError
 
 # Each name is a module `dreamavatar.commands.<name>` with `register(subparsers)`; imported when the parser is built,
 # so keep those modules light (heavy imports inside their `run`).
-COMMANDS = ("generate", "animate", "compose", "export", "sample", "skeleton", "motions")
+COMMANDS = ("generate", "parse", "animate", "compose", "export", "sample", "skeleton", "motions")
 
 EXIT_USER_ERROR = 2
 _OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")

@@ -198,12 +198,31 @@ def color_table() -> dict[tuple[str, ...], tuple[str, str]]:
     """phrase key -> ('#rrggbb', display name): XKCD names first, then CSS4 names they lack."""
     data = _matplotlib_color_data()
     table: dict[tuple[str, ...], tuple[str, str]] = {}
-    for name, hexcode in data.XKCD_COLORS.items():
+    # "purple/pink" is read "purple pink" unless that is an XKCD name of its own (it is: another colour)
+    for name, hexcode in sorted(data.XKCD_COLORS.items(), key=lambda kv: "/" in kv[0]):
         name = name.removeprefix("xkcd:").replace("/", " ")
         table.setdefault(phrase_key(name), (hexcode.lower(), name))
+    words = {w for key in table for w in key}
     for name, hexcode in data.CSS4_COLORS.items():
         table.setdefault(phrase_key(name), (hexcode.lower(), name))
+        spaced = _split(name, words)  # CSS writes "darkslateblue"; people write "dark slate blue"
+        if spaced:
+            table.setdefault(phrase_key(spaced), (hexcode.lower(), spaced))
     return table
+
+
+def _split(name: str, words: set[str]) -> str | None:
+    """'darkslateblue' -> 'dark slate blue' when every piece is a word of the XKCD names, else None."""
+    best: list[list[str] | None] = [[]] + [None] * len(name)
+    for end in range(1, len(name) + 1):
+        for start in range(end):
+            piece = name[start:end]
+            if best[start] is not None and piece in words and len(piece) > 2:
+                cand = best[start] + [piece]
+                if best[end] is None or len(cand) < len(best[end]):
+                    best[end] = cand
+    parts = best[len(name)]
+    return " ".join(parts) if parts and len(parts) > 1 else None
 
 
 def lookup(name: str) -> str:

@@ -358,9 +358,10 @@ class _Parser:
                 claimed = False
             if not claimed and anywhere:
                 claimed = self._global_of(item, strength)
-            if claimed and not (item.used == "modifier" and nxt is not None):
+            if claimed and item.used in ("modifier", "body"):  # "very dark", "very tall"
                 for it in intens:
                     it.use("intensifier")
+            if not (item.has("modifier") and item.used == "modifier" and nxt is not None):
                 strength, intens = 1.0, []
         if cloth:
             for name, st, item in mods:  # modifiers that met no colour: of the garment's own colour
@@ -594,7 +595,7 @@ class _Parser:
             years = years * 0.8 if child else min(years or 22.0, 22.0)
         if self.little:
             if child:
-                years *= 0.5  # "a little girl": a young child
+                years *= 0.4  # "a little girl": a young child
             else:
                 shifts["height"] = shifts.get("height", 0.0) - 0.1
         if self.person or self.fragments or years is not None or gender is not None:
