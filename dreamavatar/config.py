@@ -21,9 +21,11 @@ def load_config(
     yaml_files: Sequence[str | Path] = (),
     overrides: Sequence[str] = (),
     upgrade: Optional[Callable[[dict], dict]] = None,
+    layers: Sequence[dict] = (),
 ) -> T:
-    """Build a `cls` instance from its defaults, then each YAML file, then `key=value` overrides (in that order).
-    `upgrade` turns each file's (and the overrides') mapping from an older layout into the current one."""
+    """Build a `cls` instance from its defaults, then each YAML file, then each mapping of `layers` (values a command
+    computed, e.g. the parsed spec), then `key=value` overrides (in that order). `upgrade` turns each file's (and the
+    overrides') mapping from an older layout into the current one."""
     base = OmegaConf.structured(cls)
 
     def read(node):
@@ -36,6 +38,8 @@ def load_config(
             if not Path(f).is_file():
                 raise UserError(f"config file {f} does not exist: give the path of a YAML file")
             base = OmegaConf.merge(base, read(OmegaConf.load(f)))
+        for layer in layers:
+            base = OmegaConf.merge(base, OmegaConf.create(layer))
         bad = [o for o in overrides if "=" not in o]
         if bad:
             raise UserError(f"override {bad[0]!r} is not key=value: write it as e.g. train.lr=0.001")

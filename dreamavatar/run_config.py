@@ -16,6 +16,7 @@ from dreamavatar.field.background import BackgroundConfig
 from dreamavatar.field.init import InitConfig
 from priors import PriorConfig
 from priors.sds import SDSConfig, scheduled_value
+from prompts.spec import Spec
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 PRESETS = ("tiny", "sd15")
@@ -75,7 +76,12 @@ class ShapeConfig:
 
 @dataclass
 class GenerateConfig:
+    """spec: the outfit and body the prompt asks for (`prompts.spec`; `generate` parses the prompt once, or reads
+    --spec FILE); its body shapes anny on every path (stage 0, training, animate, compose, export). A config.yaml
+    written before the spec existed reads as the default spec, the body those runs had."""
+
     prompt: str = ""
+    spec: Spec = field(default_factory=Spec)
     preset: str = "tiny"
     prior: PriorConfig = field(default_factory=PriorConfig)  # guidance_type tiny | stable-diffusion, + guidance.*
     body: str = "anny"
@@ -116,15 +122,23 @@ def upgrade_prior_keys(data: dict) -> dict:
     return data
 
 
-def load_generate_config(yaml_files: list[str | Path] = (), overrides: list[str] = ()) -> GenerateConfig:
-    """Defaults <- YAML files (a run's config.yaml, presets, user files) <- `key=value` overrides."""
+def load_generate_config(
+    yaml_files: list[str | Path] = (), overrides: list[str] = (), spec: Optional[Spec] = None
+) -> GenerateConfig:
+    """Defaults <- YAML files (a run's config.yaml, presets, user files) <- the spec <- `key=value` overrides
+    (`spec.body.height=0.7` edits the parsed spec); the spec is checked (`Spec.validate`)."""
     from dreamavatar.config import load_config
 
-    return load_config(GenerateConfig, list(yaml_files), list(overrides), upgrade=upgrade_prior_keys)
+    layers = [{"spec": spec.to_dict()}] if spec is not None else []
+    cfg = load_config(GenerateConfig, list(yaml_files), list(overrides), upgrade=upgrade_prior_keys, layers=layers)
+    cfg.spec.validate()
+    return cfg
 
 
-def build_config(preset: str, overrides: list[str] = (), yaml_files: list[str] = ()) -> GenerateConfig:
-    """Defaults <- preset YAML <- user YAML files <- `key=value` overrides."""
-    cfg = load_generate_config([preset_file(preset), *yaml_files], list(overrides))
+def build_config(
+    preset: str, overrides: list[str] = (), yaml_files: list[str] = (), spec: Optional[Spec] = None
+) -> GenerateConfig:
+    """Defaults <- preset YAML <- user YAML files <- the spec <- `key=value` overrides."""
+    cfg = load_generate_config([preset_file(preset), *yaml_files], list(overrides), spec)
     cfg.preset = preset
     return cfg

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any, Optional
 
 from prompts.errors import PromptError
@@ -121,6 +122,13 @@ GARMENT_KINDS: dict[str, KindInfo] = {
 }
 
 _HEX = re.compile(r"^#[0-9a-f]{6}$")
+_PATTERN_WORDS = {"stripes": "striped", "checks": "checked", "blocks": "colour-block", "dots": "polka dot"}
+_PLURAL_KINDS = {"trousers", "jeans", "shorts", "leggings", "overalls", "scrubs", "shoes", "sneakers", "boots",
+                 "sandals", "heels", "gloves", "gauntlets", "wings"}  # fmt: skip
+
+
+def _article(phrase: str) -> str:
+    return ("an " if phrase[:1] in "aeiou" else "a ") + phrase
 
 
 def hex_to_rgb(color: str) -> tuple[float, float, float]:
@@ -138,9 +146,11 @@ def rgb_to_hex(rgb) -> str:
 
 @dataclass
 class Body:
-    """anny's phenotype values in [0, 1]; 0.5 everywhere is the default adult. gender: 0 = male, 1 = female (the order
-    of anny's PHENOTYPE_VARIATIONS; the body tests measure it);
-    age: anny's scale (0 = newborn, 0.5 = young adult, 1 = old)."""
+    """anny's phenotype values in [0, 1]; 0.5 everywhere is the default body (1.63 m). gender: 0 = male, 1 = female
+    (the order of anny's PHENOTYPE_VARIATIONS; tests/test_body_words.py measures it on the mesh). age: anny's own
+    scale, which its WHO calibration maps to years (`prompts.bodies`): 0.215 = 4, 0.33 = a child of 8, 0.415 = 11,
+    0.62 = a teenager of 15, 0.77 = 18, 0.79 = an adult of 30, 0.83 = 64, 0.87 = an old person of 75, 1 = 110; 0.5 is
+    about 13 by that scale (the default body is not calibrated: it is anny's middle value of each parameter)."""
 
     gender: float = 0.5
     age: float = 0.5
@@ -251,10 +261,17 @@ class Spec:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), separators=(",", ":"))
 
-    def to_yaml(self) -> str:
+    def to_yaml(self, compact: bool = False) -> str:
+        """YAML of the spec. compact: the prompt first, one line per part and per garment, unset values left out (what
+        `dreamavatar parse` prints for a person to read and edit)."""
         import yaml
 
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+        d = self.to_dict()
+        if not compact:
+            return yaml.safe_dump(d, sort_keys=False, allow_unicode=True)
+        d = {"prompt": d.pop("prompt"), **d}
+        d["garments"] = [{k: v for k, v in g.items() if v is not None} for g in d["garments"]]
+        return yaml.safe_dump(d, sort_keys=False, allow_unicode=True, default_flow_style=None, width=1 << 16)
 
     def key(self) -> str:
         """A stable text key of what conditions the prior (body, skin, hair, garments; not matched/ignored/prompt)."""
@@ -301,6 +318,64 @@ class Spec:
             g.color = g.color.lower() if isinstance(g.color, str) else g.color
             g.color2 = g.color2.lower() if isinstance(g.color2, str) else g.color2
         return spec.validate()
+
+    @staticmethod
+    def from_file(path: str | Path) -> "Spec":
+        """A spec written by `dreamavatar parse` (YAML, or JSON for a .json file), perhaps edited. An empty file, or
+        one that says nothing of body, skin, hair or garments, is refused with a message naming the fix."""
+        path = Path(path)
+        if not path.is_file():
+            raise PromptError(f"spec file {path} does not exist: write one with dreamavatar parse \"PROMPT\" > {path}")
+        text = path.read_text(encoding="utf-8")
+        fix = f'write one with dreamavatar parse "PROMPT" > {path.name} and edit it'
+        if not text.strip():
+            raise PromptError(f"spec file {path} is empty: {fix}")
+        spec = Spec.from_json(text) if path.suffix.lower() == ".json" else Spec.from_yaml(text)
+        import yaml
+
+        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        if not {"body", "skin", "hair", "garments"} & set(data):
+            raise PromptError(f"spec file {path} says nothing of body, skin, hair or garments: {fix}")
+        return spec
+
+    def describe(self) -> str:
+        """The spec in words, as a prompt ("a tall woman with long black hair wearing a red and white striped dress
+        and black boots"): the text of a spec that came without one (Stable Diffusion reads text). Body words are
+        said where a value is well off the average of that age and gender (`prompts.bodies.person_body`)."""
+        from prompts.bodies import person_body, years_of
+
+        b = self.body
+        g = "man" if b.gender < 0.3 else "woman" if b.gender > 0.7 else "person"
+        if b.values() == Body().values():
+            who = "a person"
+        else:
+            years = years_of(b.age)
+            if years < 13:
+                who = {"man": "boy", "woman": "girl"}.get(g, "child")
+            elif years < 18:
+                who = {"man": "teenage boy", "woman": "teenage girl"}.get(g, "teenager")
+            else:
+                who = ("old " if years >= 60 else "") + g
+            avg = person_body(years, b.gender)
+            words = [w for w, on in (("tall", b.height > avg["height"] + 0.08), ("short", b.height < avg["height"] - 0.08),
+                                      ("fat", b.weight > avg["weight"] + 0.25), ("thin", b.weight < avg["weight"] - 0.2),
+                                      ("muscular", b.muscle > avg["muscle"] + 0.25)) if on]  # fmt: skip
+            who = _article(" ".join([*words, who]))
+        parts = [who]
+        if self.hair is not None and (self.hair.style, self.hair.color) != (Hair().style, Hair().color):
+            color = self.hair.color_name or self.hair.color
+            parts.append("who is bald" if self.hair.style == "bald" else f"with {self.hair.style} {color} hair")
+        names = []
+        for x in self.garments:
+            color = x.color_name or x.color
+            if x.pattern != "plain":
+                color = f"{color} and {x.color2_name or x.color2} {_PATTERN_WORDS[x.pattern]}"
+            material = f" {x.material}" if x.material != x.info.material else ""
+            name = f"{color}{material} {x.kind}"
+            names.append(name if x.kind in _PLURAL_KINDS else _article(name))
+        if names:
+            parts.append("wearing " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]))
+        return " ".join(parts)
 
     @staticmethod
     def from_json(text: str) -> "Spec":

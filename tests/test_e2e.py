@@ -235,3 +235,68 @@ def test_user_errors_exit_2_with_one_message(argv, words, capsys, tmp_path, monk
 def test_existing_run_dir_is_refused_without_resume(run_dir, capsys):
     assert main(["generate", PROMPT, "--out", str(run_dir), "--steps", "1"]) == 2
     assert "--resume" in capsys.readouterr().err
+
+
+def test_the_run_is_shaped_by_the_prompts_spec(run_dir):
+    from dreamavatar.avatar import load_avatar
+    from dreamavatar.run_config import load_generate_config
+    from prompts.parse import parse_prompt
+
+    spec = parse_prompt(PROMPT)
+    cfg = load_generate_config([run_dir / "config.yaml"])
+    assert cfg.spec.key() == spec.key()  # parsed once, stored in the config
+    assert json.loads((run_dir / "run.json").read_text())["spec"]["garments"][0]["color_name"] == "red"
+    v = load_avatar(run_dir).body.canonical().vertices[0]  # what animate, compose and export pose
+    assert 1.70 < float(v[:, 1].max() - v[:, 1].min()) < 1.86  # a man (the default body is 1.63 m)
+
+
+def test_generate_from_an_edited_spec(tmp_path, capsys):
+    from dreamavatar.avatar import load_avatar
+    from prompts.spec import Spec
+
+    assert main(["parse", "a woman in a yellow dress"]) == 0
+    spec = Spec.from_yaml(capsys.readouterr().out)
+    spec.body.height = 0.8  # a much taller woman
+    spec.garments[0].color = "#00ff00"
+    (tmp_path / "mine.yaml").write_text(spec.to_yaml().replace("prompt: a woman in a yellow dress", "prompt: ''"))
+    out = tmp_path / "from-spec"
+    assert main(["generate", "--spec", str(tmp_path / "mine.yaml"), "--steps", "1", "--static", "--out", str(out),
+                 "--no-progress", *fast_overrides(tmp_path), "init.iterations=4", "train.turntable_frames=1"]) == 0  # fmt: skip
+    summary = json.loads((out / "run.json").read_text())
+    assert summary["spec"]["body"]["height"] == 0.8 and summary["spec"]["garments"][0]["color"] == "#00ff00"
+    assert summary["prompt"].startswith("a tall woman") and "dress" in summary["prompt"]  # the spec in words
+    v = load_avatar(out).body.canonical().vertices[0]
+    assert float(v[:, 1].max() - v[:, 1].min()) > 1.85
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("", "is empty"),
+        ("prompt: a knight\n", "says nothing of body"),
+        ("body: {height: 2}\n", "body.height"),
+        ("garments: [{kind: toga, region: full, color: '#ffffff'}]\n", "toga"),
+        ("body: [\n", "not valid YAML"),
+    ],
+)
+def test_unusable_specs_exit_2_with_one_message(text, words, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "s.yaml").write_text(text)
+    assert main(["generate", "--spec", "s.yaml"]) == 2
+    err = capsys.readouterr().err
+    assert words in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "outputs").exists()
+
+
+def test_generate_needs_a_prompt_or_a_spec(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["generate"]) == 2
+    assert "--spec" in capsys.readouterr().err
+
+
+def test_smpl_keeps_betas_zero():
+    from dreamavatar.body import body_options
+    from prompts.parse import parse_prompt
+
+    assert body_options("smpl", parse_prompt("a very fat man"), "/x") == {"smpl_dir": "/x"}
+    assert body_options("anny", parse_prompt("a very fat man"))["weight"] > 0.9

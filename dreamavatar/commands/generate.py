@@ -9,7 +9,12 @@ import sys
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="make an avatar from a text prompt", description=__doc__)
-    p.add_argument("prompt", help='what the avatar looks like, e.g. "a man wearing a red t-shirt and blue jeans"')
+    p.add_argument("prompt", nargs="?", default=None,
+                   help='what the avatar looks like, e.g. "a man wearing a red t-shirt and blue jeans" '
+                        "(optional with --spec or --resume)")
+    p.add_argument("--spec", default=None, metavar="FILE.yaml",
+                   help="the outfit and body to make, as written by `dreamavatar parse` and perhaps edited "
+                        "(instead of parsing the prompt; the prompt, if given, is still the text Stable Diffusion reads)")
     p.add_argument("--prior", default=None,
                    help="tiny (the embedded prior, default) or a Stable Diffusion folder / hub id (needs a GPU)")
     p.add_argument("--body", choices=("anny", "smpl"), default=None, help="body model (default anny)")
@@ -25,12 +30,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+_OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=\S")
+
+
 def slug(prompt: str) -> str:
     words = re.findall(r"[a-z0-9]+", prompt.lower())[:6]
     return "-".join(words) or "avatar"
 
 
-def make_config(args: argparse.Namespace):
+def read_spec(args: argparse.Namespace):
+    """The spec of this run: --spec FILE, else the prompt parsed once (the words it did not use listed on stderr)."""
+    from prompts.spec import Spec
+
+    if args.spec is not None:
+        return Spec.from_file(args.spec)
+    from prompts.parse import parse_prompt
+
+    spec = parse_prompt(args.prompt)
+    if spec.ignored:
+        print(f"not understood (ignored): {' '.join(spec.ignored)}  (see: dreamavatar parse PROMPT)", file=sys.stderr)
+    return spec
+
+
+def make_config(args: argparse.Namespace, spec=None):
     from dreamavatar.run_config import build_config
 
     prior = args.prior or "tiny"
@@ -47,7 +69,7 @@ def make_config(args: argparse.Namespace):
             overrides.append(f"{key}={_quoted(str(value))}")
     if args.static:
         overrides.append("train.static=true")
-    return build_config(preset, overrides, args.config)
+    return build_config(preset, overrides, args.config, spec)
 
 
 def _quoted(value: str) -> str:
@@ -64,18 +86,31 @@ def run(args: argparse.Namespace) -> int:
     from dreamavatar.run_dir import RunDir
     from dreamavatar.train.trainer import Trainer
 
-    if not args.prompt.strip():
-        raise UserError('the prompt is empty: give a description, e.g. dreamavatar generate "a knight in armour"')
     if args.steps is not None and args.steps < 1:
         raise UserError(f"--steps {args.steps}: give a positive number of steps")
-    out = Path(args.out) if args.out else Path("outputs") / slug(args.prompt)
+    if args.prompt is not None and _OVERRIDE.match(args.prompt):  # no prompt: argparse took the first key=value
+        args.overrides, args.prompt = [args.prompt, *args.overrides], None
+    if args.prompt is not None and not args.prompt.strip():
+        raise UserError('the prompt is empty: give a description, e.g. dreamavatar generate "a knight in armour"')
+    resuming = args.resume and args.out and RunDir(Path(args.out)).config.is_file()
+    if args.prompt is None and args.spec is None and not resuming:
+        raise UserError('give a prompt, e.g. dreamavatar generate "a knight in armour", or --spec FILE.yaml '
+                        '(written by dreamavatar parse)')  # fmt: skip
+    spec = read_spec(args) if args.spec is not None or args.prompt is not None else None  # checked before writing
+    named = args.prompt if args.prompt is not None else Path(args.spec).stem if args.spec else "avatar"
+    said = args.prompt is not None
+    if args.prompt is None and spec is not None:
+        args.prompt = spec.prompt.strip() or spec.describe()  # the text Stable Diffusion reads
+    out = Path(args.out) if args.out else Path("outputs") / slug(named)
     run_dir = RunDir(out)
     if args.resume and run_dir.config.is_file():
         cfg = load_generate_config([run_dir.config], [f"train.steps={args.steps}"] if args.steps else [])
-        if cfg.prompt != args.prompt:
+        if said and cfg.prompt != args.prompt:
             raise UserError(f"{out} was made for the prompt {cfg.prompt!r}: give that prompt, or another --out")
+        if args.spec is not None and cfg.spec.key() != spec.key():
+            raise UserError(f"{out} was made for another spec (see its config.yaml): give that one, or another --out")
     else:
-        cfg = make_config(args)
+        cfg = make_config(args, spec)
     run_dir.check_free(resume=args.resume)
     trainer = Trainer(cfg, run_dir, progress=not args.no_progress)  # loads body and prior: their errors come first
     run_dir.create(resume=args.resume)

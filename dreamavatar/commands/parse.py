@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         d = spec.to_dict()
         sys.stdout.write(json.dumps({k: d[k] for k in SPEC_KEYS}) + "\n")
     else:
-        sys.stdout.write("# edit and use with: dreamavatar generate --spec FILE.yaml\n" + spec.to_yaml())
+        sys.stdout.write("# edit and use with: dreamavatar generate --spec FILE.yaml\n" + spec.to_yaml(compact=True))
     if spec.ignored:
         print(f"not understood (ignored): {' '.join(spec.ignored)}", file=sys.stderr)
     return 0

@@ -80,18 +80,19 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     import torch
 
-    from dreamavatar.body import load_body
+    from dreamavatar.body import body_options, load_body
     from dreamavatar.condition import body_extent, condition_images, view_cameras
     from dreamavatar.images import to_uint8_size
     from dreamavatar.io import atomic_image
     from priors import PriorConfig, load_prior
     from prompts import VIEW_AZIMUTH, view_prompt
+    from prompts.parse import parse_prompt
 
     prior_cfg = PriorConfig.from_spec(args.prior)
     prior = load_prior(prior_cfg)
     if not prior_cfg.is_tiny and prior.device.type == "cpu":
         log.warning("sampling Stable Diffusion on a CPU is slow (minutes per image)")
-    body = load_body(args.body, **({"smpl_dir": args.smpl_dir} if args.smpl_dir else {}))
+    body = load_body(args.body, **body_options(args.body, parse_prompt(args.prompt), args.smpl_dir))  # its body
     height, center_y = body_extent(body)
     # stroke widths scale with the image, so a skeleton drawn at >= the prior's size and area-resampled by the prior
     # looks like the training data's (drawn at the render size, resampled the same way); never upsample one

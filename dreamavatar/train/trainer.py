@@ -333,6 +333,7 @@ class Trainer:
             "prompt": self.cfg.prompt,
             "prior": self.cfg.prior.name,
             "body": self.cfg.body,
+            "spec": self.cfg.spec.to_dict(),  # the outfit and body the run was made for (its body shaped anny)
             "preset": self.cfg.preset,
             "seed": self.cfg.seed,
             "steps": self.step,
