@@ -93,11 +93,8 @@ class _Colors:
     length: Optional[float] = None
     sleeves: Optional[float] = None
 
-    def any_color(self) -> bool:
-        return bool(self.colors or self.bare or self.pattern_colors)
-
     def any(self) -> bool:
-        return self.any_color() or any(
+        return bool(self.colors or self.bare or self.pattern_colors) or any(
             v is not None for v in (self.material, self.pattern, self.length, self.sleeves)
         )
 
@@ -110,7 +107,6 @@ class _G:
     template: dict[str, Any]
     colors: _Colors
     fragment: Optional[int] = None  # index of the character it belongs to
-    primary: bool = False
     removed: bool = False
 
     @property
@@ -504,7 +500,7 @@ class _Parser:
     def _garments(self) -> list[Garment]:
         built: list[_G] = []  # the characters' garments, the first character first in each region
         for fi, (frag, cols, _) in enumerate(self.fragments):
-            mine = [_G(t["kind"], t, _Colors(), fragment=fi, primary=i == 0) for i, t in enumerate(frag.garments)]
+            mine = [_G(t["kind"], t, _Colors(), fragment=fi) for t in frag.garments]  # the first is its main one
             mine = [g for g in mine if not any(b.region == g.region for b in built)]
             built += mine
             if fi == 0 and self.outfit.any() and not self.garments:

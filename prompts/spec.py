@@ -127,6 +127,19 @@ _PLURAL_KINDS = {"trousers", "jeans", "shorts", "leggings", "overalls", "scrubs"
                  "sandals", "heels", "gloves", "gauntlets", "wings"}  # fmt: skip
 
 
+def _color_name(color: Optional[str], name: Optional[str]) -> str:
+    """A colour's name, if it still names that colour (a spec edited by hand may change the hex and not the name),
+    else the nearest name of the colour table."""
+    from prompts.lexicon import color_by_name, nearest_name
+
+    try:
+        if name and color_by_name(name)[0] == color:
+            return name
+    except PromptError:
+        pass
+    return nearest_name(color)
+
+
 def _article(phrase: str) -> str:
     return ("an " if phrase[:1] in "aeiou" else "a ") + phrase
 
@@ -367,9 +380,9 @@ class Spec:
             parts.append("who is bald" if self.hair.style == "bald" else f"with {self.hair.style} {color} hair")
         names = []
         for x in self.garments:
-            color = x.color_name or x.color
+            color = _color_name(x.color, x.color_name)
             if x.pattern != "plain":
-                color = f"{color} and {x.color2_name or x.color2} {_PATTERN_WORDS[x.pattern]}"
+                color = f"{color} and {_color_name(x.color2, x.color2_name)} {_PATTERN_WORDS[x.pattern]}"
             material = f" {x.material}" if x.material != x.info.material else ""
             name = f"{color}{material} {x.kind}"
             names.append(name if x.kind in _PLURAL_KINDS else _article(name))

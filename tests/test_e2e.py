@@ -258,13 +258,14 @@ def test_generate_from_an_edited_spec(tmp_path, capsys):
     spec = Spec.from_yaml(capsys.readouterr().out)
     spec.body.height = 0.8  # a much taller woman
     spec.garments[0].color = "#00ff00"
-    (tmp_path / "mine.yaml").write_text(spec.to_yaml().replace("prompt: a woman in a yellow dress", "prompt: ''"))
+    (tmp_path / "mine.yaml").write_text(spec.to_yaml())
     out = tmp_path / "from-spec"
     assert main(["generate", "--spec", str(tmp_path / "mine.yaml"), "--steps", "1", "--static", "--out", str(out),
                  "--no-progress", *fast_overrides(tmp_path), "init.iterations=4", "train.turntable_frames=1"]) == 0  # fmt: skip
     summary = json.loads((out / "run.json").read_text())
     assert summary["spec"]["body"]["height"] == 0.8 and summary["spec"]["garments"][0]["color"] == "#00ff00"
-    assert summary["prompt"].startswith("a tall woman") and "dress" in summary["prompt"]  # the spec in words
+    assert summary["prompt"].startswith("a tall woman") and "dress" in summary["prompt"]  # edited: the spec in words
+    assert "yellow" not in summary["prompt"]  # the colour's old name no longer names it
     v = load_avatar(out).body.canonical().vertices[0]
     assert float(v[:, 1].max() - v[:, 1].min()) > 1.85
 

@@ -52,6 +52,16 @@ def read_spec(args: argparse.Namespace):
     return spec
 
 
+def text_of(spec) -> str:
+    """The prompt of a spec file (the text Stable Diffusion reads): the one it was parsed from if it still says the
+    same, else the spec in words (an edited spec)."""
+    from prompts.parse import parse_prompt
+
+    if spec.prompt.strip() and parse_prompt(spec.prompt).key() == spec.key():
+        return spec.prompt.strip()
+    return spec.describe()
+
+
 def make_config(args: argparse.Namespace, spec=None):
     from dreamavatar.run_config import build_config
 
@@ -100,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     named = args.prompt if args.prompt is not None else Path(args.spec).stem if args.spec else "avatar"
     said = args.prompt is not None
     if args.prompt is None and spec is not None:
-        args.prompt = spec.prompt.strip() or spec.describe()  # the text Stable Diffusion reads
+        args.prompt = text_of(spec)
     out = Path(args.out) if args.out else Path("outputs") / slug(named)
     run_dir = RunDir(out)
     if args.resume and run_dir.config.is_file():
