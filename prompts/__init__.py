@@ -1,4 +1,6 @@
-"""The prompt library: named prompt sets (YAML files shipped in this package) and the view-dependent prompt rule.
+"""The prompt library: named prompt sets (YAML files shipped in this package), the view-dependent prompt rule, and
+the outfit-and-body spec a prompt becomes (`prompts.spec`, parsed by `prompts.parse.parse_prompt` with the tables of
+`prompts.lexicon`, `prompts.colors` and `prompts.bodies`).
 
     >>> view_prompt("a chef", 180)
     'back view of a chef'

@@ -33,8 +33,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from prompts import colors
-from prompts.bodies import person_body
-from prompts.lexicon import Fragment, Lexicon, Sense, load_lexicon, nearest_name
+from prompts.bodies import person_body, years_of
+from prompts.errors import PromptError
+from prompts.lexicon import Fragment, Lexicon, Sense, color_by_name, load_lexicon, nearest_name
 from prompts.spec import GARMENT_KINDS, PHENOTYPES, REGIONS, Body, Garment, Hair, Skin, Spec
 
 # Stop words that let pending modifiers wait for their noun ("a red and a blue ...", "his red shirt").
@@ -684,6 +685,62 @@ def _inherit(g: _G, source: _G) -> None:
             setattr(c, k, st[k])
 
 
+# ---- a spec in words -----------------------------------------------------------------------------------------------
+_PATTERN_WORDS = {"stripes": "striped", "checks": "checked", "blocks": "colour-block", "dots": "polka dot"}
+_PLURAL_KINDS = {"trousers", "jeans", "shorts", "leggings", "overalls", "scrubs", "shoes", "sneakers", "boots",
+                 "sandals", "heels", "gloves", "gauntlets", "wings"}  # fmt: skip
+
+
+def _color_name(color: Optional[str], name: Optional[str]) -> str:
+    """A colour's name, if it still names that colour (a spec edited by hand may change the hex and not the name),
+    else the nearest name of the colour table."""
+    try:
+        if name and color_by_name(name)[0] == color:
+            return name
+    except PromptError:
+        pass
+    return nearest_name(color)
+
+
+def _article(phrase: str) -> str:
+    return ("an " if phrase[:1] in "aeiou" else "a ") + phrase
+
+
+def describe(spec: Spec) -> str:
+    """The spec in words, as a prompt ("a tall woman with long black hair wearing a red and white striped dress
+    and black boots"): the text of a spec that came without one (Stable Diffusion reads text). Body words are
+    said where a value is well off the average of that age and gender (`prompts.bodies.person_body`)."""
+    b = spec.body
+    g = "man" if b.gender < 0.3 else "woman" if b.gender > 0.7 else "person"
+    if b.values() == Body().values():
+        who = "a person"
+    else:
+        years = years_of(b.age)
+        if years < 18:
+            g = {"man": "boy", "woman": "girl"}.get(g, "child")
+        who = g if 25 <= years <= 40 else f"{round(years)}-year-old {g}"  # "a 6-year-old girl", "a 75-year-old man"
+        avg = person_body(years, b.gender)
+        words = [w for w, on in (("tall", b.height > avg["height"] + 0.08), ("short", b.height < avg["height"] - 0.08),
+                                  ("fat", b.weight > avg["weight"] + 0.25), ("thin", b.weight < avg["weight"] - 0.2),
+                                  ("muscular", b.muscle > avg["muscle"] + 0.25)) if on]  # fmt: skip
+        who = _article(" ".join([*words, who]))
+    parts = [who]
+    if spec.hair is not None and (spec.hair.style, spec.hair.color) != (Hair().style, Hair().color):
+        color = spec.hair.color_name or spec.hair.color
+        parts.append("who is bald" if spec.hair.style == "bald" else f"with {spec.hair.style} {color} hair")
+    names = []
+    for x in spec.garments:
+        color = _color_name(x.color, x.color_name)
+        if x.pattern != "plain":
+            color = f"{color} and {_color_name(x.color2, x.color2_name)} {_PATTERN_WORDS[x.pattern]}"
+        material = f" {x.material}" if x.material != x.info.material else ""
+        name = f"{color}{material} {x.kind}"
+        names.append(name if x.kind in _PLURAL_KINDS else _article(name))
+    if names:
+        parts.append("wearing " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]))
+    return " ".join(parts)
+
+
 def parse_prompt(text: str) -> Spec:
     """The outfit-and-body spec of a prompt (see the module docstring)."""
     return _Parser(str(text), load_lexicon()).run()
@@ -695,4 +752,4 @@ def content_words(text: str) -> list[str]:
     return [t for t in colors.tokenize(text) if t not in ",;.!?()" and colors.normalize_word(t) not in stop]
 
 
-__all__ = ["content_words", "parse_prompt"]
+__all__ = ["content_words", "describe", "parse_prompt"]

@@ -122,28 +122,6 @@ GARMENT_KINDS: dict[str, KindInfo] = {
 }
 
 _HEX = re.compile(r"^#[0-9a-f]{6}$")
-_PATTERN_WORDS = {"stripes": "striped", "checks": "checked", "blocks": "colour-block", "dots": "polka dot"}
-_PLURAL_KINDS = {"trousers", "jeans", "shorts", "leggings", "overalls", "scrubs", "shoes", "sneakers", "boots",
-                 "sandals", "heels", "gloves", "gauntlets", "wings"}  # fmt: skip
-
-
-def _color_name(color: Optional[str], name: Optional[str]) -> str:
-    """A colour's name, if it still names that colour (a spec edited by hand may change the hex and not the name),
-    else the nearest name of the colour table."""
-    from prompts.lexicon import color_by_name, nearest_name
-
-    try:
-        if name and color_by_name(name)[0] == color:
-            return name
-    except PromptError:
-        pass
-    return nearest_name(color)
-
-
-def _article(phrase: str) -> str:
-    return ("an " if phrase[:1] in "aeiou" else "a ") + phrase
-
-
 def hex_to_rgb(color: str) -> tuple[float, float, float]:
     """'#rrggbb' -> (r, g, b) in [0, 1] (sRGB, as written)."""
     if not isinstance(color, str) or not _HEX.match(color.lower()):
@@ -350,45 +328,6 @@ class Spec:
         if not {"body", "skin", "hair", "garments"} & set(data):
             raise PromptError(f"spec file {path} says nothing of body, skin, hair or garments: {fix}")
         return spec
-
-    def describe(self) -> str:
-        """The spec in words, as a prompt ("a tall woman with long black hair wearing a red and white striped dress
-        and black boots"): the text of a spec that came without one (Stable Diffusion reads text). Body words are
-        said where a value is well off the average of that age and gender (`prompts.bodies.person_body`)."""
-        from prompts.bodies import person_body, years_of
-
-        b = self.body
-        g = "man" if b.gender < 0.3 else "woman" if b.gender > 0.7 else "person"
-        if b.values() == Body().values():
-            who = "a person"
-        else:
-            years = years_of(b.age)
-            if years < 13:
-                who = {"man": "boy", "woman": "girl"}.get(g, "child")
-            elif years < 18:
-                who = {"man": "teenage boy", "woman": "teenage girl"}.get(g, "teenager")
-            else:
-                who = ("old " if years >= 60 else "") + g
-            avg = person_body(years, b.gender)
-            words = [w for w, on in (("tall", b.height > avg["height"] + 0.08), ("short", b.height < avg["height"] - 0.08),
-                                      ("fat", b.weight > avg["weight"] + 0.25), ("thin", b.weight < avg["weight"] - 0.2),
-                                      ("muscular", b.muscle > avg["muscle"] + 0.25)) if on]  # fmt: skip
-            who = _article(" ".join([*words, who]))
-        parts = [who]
-        if self.hair is not None and (self.hair.style, self.hair.color) != (Hair().style, Hair().color):
-            color = self.hair.color_name or self.hair.color
-            parts.append("who is bald" if self.hair.style == "bald" else f"with {self.hair.style} {color} hair")
-        names = []
-        for x in self.garments:
-            color = _color_name(x.color, x.color_name)
-            if x.pattern != "plain":
-                color = f"{color} and {_color_name(x.color2, x.color2_name)} {_PATTERN_WORDS[x.pattern]}"
-            material = f" {x.material}" if x.material != x.info.material else ""
-            name = f"{color}{material} {x.kind}"
-            names.append(name if x.kind in _PLURAL_KINDS else _article(name))
-        if names:
-            parts.append("wearing " + (names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]))
-        return " ".join(parts)
 
     @staticmethod
     def from_json(text: str) -> "Spec":

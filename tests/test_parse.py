@@ -279,3 +279,19 @@ def test_colour_table_is_matplotlibs():
     for name, h in mcolors.CSS4_COLORS.items():
         assert table[phrase_key(name)][0] in {h.lower(), *by_key.get(phrase_key(name), ())}
     assert table[("purple", "pink")][0] == mcolors.XKCD_COLORS["xkcd:purple pink"].lower()
+
+
+def test_a_spec_in_words_parses_back_to_the_same_outfit():
+    from prompts.parse import describe
+
+    for p in ("a tall woman with long black hair in a red and white striped dress and black boots",
+              "Iron Man in red and gold armor", "an old man in a navy blue blazer and grey trousers",
+              "a little boy in a yellow raincoat"):  # fmt: skip
+        spec = parse_prompt(p)
+        again = parse_prompt(describe(spec))
+        assert [(g.kind, g.color, g.pattern, g.color2) for g in again.garments] == [
+            (g.kind, g.color, g.pattern, g.color2) for g in spec.garments], describe(spec)  # fmt: skip
+        assert again.body.gender == spec.body.gender and abs(again.body.age - spec.body.age) < 0.05
+    edited = parse_prompt("a woman in a yellow dress")
+    edited.garments[0].color = "#15b01a"  # the name still says yellow: the words follow the colour
+    assert describe(edited) == "a woman wearing a green dress"

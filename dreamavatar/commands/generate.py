@@ -55,11 +55,11 @@ def read_spec(args: argparse.Namespace):
 def text_of(spec) -> str:
     """The prompt of a spec file (the text Stable Diffusion reads): the one it was parsed from if it still says the
     same, else the spec in words (an edited spec)."""
-    from prompts.parse import parse_prompt
+    from prompts.parse import describe, parse_prompt
 
     if spec.prompt.strip() and parse_prompt(spec.prompt).key() == spec.key():
         return spec.prompt.strip()
-    return spec.describe()
+    return describe(spec)
 
 
 def make_config(args: argparse.Namespace, spec=None):
