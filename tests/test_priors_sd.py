@@ -183,8 +183,12 @@ def test_sample_command_writes_condition_and_sample_side_by_side(sd_dir, motion_
     assert capsys.readouterr().out.strip() == str(out)
     img = np.asarray(Image.open(out).convert("RGB"))
     assert img.shape == (64, 128, 3)
-    # the left panel is the skeleton of frame 1 from the side, exactly as the condition renderer draws it
-    body = load_body("anny")
+    # the left panel is the skeleton of frame 1 from the side, exactly as the condition renderer draws it, on the
+    # prompt's body (a man)
+    from dreamavatar.body import body_options
+    from prompts.parse import parse_prompt
+
+    body = load_body("anny", **body_options("anny", parse_prompt("a man")))
     h, c = body_extent(body)
     from dreamavatar.motion import load_motion
 
