@@ -140,6 +140,9 @@ def _load(name: str) -> dict[str, Any]:
             tmp = cached.with_name(f"{cached.name}.{os.getpid()}.tmp")
             tmp.write_text(json.dumps(data), encoding="utf-8")
             tmp.replace(cached)  # atomic: a reader sees the old file or the whole new one
+            for stale in cached.parent.glob(f"{path.stem}-*.json"):  # copies of older versions of the file
+                if stale != cached:
+                    stale.unlink(missing_ok=True)
         except OSError:
             pass  # a cache that cannot be written is only skipped
     return data
