@@ -83,14 +83,16 @@ def _scale(channels: tuple[int, ...], width: float, multiple: int) -> tuple[int,
 
 
 def configs(width: float = 1.0) -> dict[str, dict[str, Any]]:
-    """The four network configs, channel counts scaled by `width` (1.0: the published ones). Group norms keep 32
-    groups and attention keeps its head counts, so scaled widths stay multiples of 32 (UNet, VAE) and 12 (CLIP)."""
+    """The four network configs, channel counts scaled by `width` (1.0: the published ones): multiples of 32 for the
+    UNet and VAE (their group norms keep 32 groups), of 48 for CLIP (12 heads); the UNet's 8 attention heads scale
+    with the width too (at least 1). Depth, kernel sizes, image and latent sizes and the vocabulary stay."""
     unet, cn, vae, te = dict(UNET), dict(CONTROLNET), dict(VAE), dict(TEXT_ENCODER)
     if width != 1.0:
-        blocks = _scale(UNET["block_out_channels"], width, 64)  # 32 norm groups, 8 heads of >= 8 channels
+        blocks = _scale(UNET["block_out_channels"], width, 32)  # 32 norm groups
         hidden = _scale((TEXT_ENCODER["hidden_size"],), width, 12 * 4)[0]  # 12 heads
-        unet.update(block_out_channels=blocks, cross_attention_dim=hidden)
-        cn.update(block_out_channels=blocks, cross_attention_dim=hidden)
+        heads = max(1, round(UNET["attention_head_dim"] * width))  # (diffusers' SD 1.5 name for the head count)
+        unet.update(block_out_channels=blocks, cross_attention_dim=hidden, attention_head_dim=heads)
+        cn.update(block_out_channels=blocks, cross_attention_dim=hidden, attention_head_dim=heads)
         vae.update(block_out_channels=_scale(VAE["block_out_channels"], width, 32))
         te.update(hidden_size=hidden, intermediate_size=4 * hidden, projection_dim=hidden)
     return {"unet": unet, "controlnet": cn, "vae": vae, "text_encoder": te}
