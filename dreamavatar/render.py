@@ -61,8 +61,11 @@ def render_avatar(
     perturb: bool = False,
     baked: Optional[BakedField] = None,
     chunk: int = CHUNK,
+    early_stop: float = 0.0,
 ) -> dict[str, torch.Tensor]:
-    """Render B cameras of a posed body (`out` has batch B, one pose per camera, or 1, shared).
+    """Render B cameras of a posed body (`out` has batch B, one pose per camera, or 1, shared: then all cameras'
+    rays go through the posed field together, in chunks of `chunk` rays). `early_stop` > 0: skip the samples behind
+    a transmittance below it (`renderers.volume.evaluate_early_stop`; their weight is smaller, gradients still flow).
 
     Returns dict(rgb B x 3 x H x W in [0, 1], opacity B x H x W, num_samples int).
     """
@@ -70,18 +73,17 @@ def render_avatar(
 
     device = next(avatar.parameters()).device
     out, cams = out.to(device), cams.to(device)
-    rgbs, opacities, n = [], [], 0
     shared = out.vertices.shape[0] == 1
-    pr = posed_render(avatar, out, 0, ray_step, baked) if shared else None
-    for b in range(len(cams)):
-        if not shared:
-            pr = posed_render(avatar, out, b, ray_step, baked)
-        r = render_image(cams[b], pr.field, pr.sampler, near=NEAR, far=FAR, aabb=pr.aabb, background=background,
-                         perturb=perturb, chunk=chunk)  # fmt: skip
-        rgbs.append(r["rgb"][0].permute(2, 0, 1))
-        opacities.append(r["opacity"][0])
+    views = [(cams, 0)] if shared else [(cams[b], b) for b in range(len(cams))]
+    rgbs, opacities, n = [], [], 0
+    for view_cams, b in views:
+        pr = posed_render(avatar, out, b, ray_step, baked)
+        r = render_image(view_cams, pr.field, pr.sampler, near=NEAR, far=FAR, aabb=pr.aabb, background=background,
+                         perturb=perturb, chunk=chunk, early_stop=early_stop)  # fmt: skip
+        rgbs.append(r["rgb"].permute(0, 3, 1, 2))
+        opacities.append(r["opacity"])
         n += int(r["num_samples"])
-    return {"rgb": torch.stack(rgbs).clamp(0, 1), "opacity": torch.stack(opacities), "num_samples": n}
+    return {"rgb": torch.cat(rgbs).clamp(0, 1), "opacity": torch.cat(opacities), "num_samples": n}
 
 
 @torch.no_grad()

@@ -19,7 +19,25 @@ from priors.sds import SDSConfig, scheduled_value
 from prompts.spec import Spec
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
-PRESETS = ("tiny", "sd15")
+PRESETS = ("tiny", "sd15", "sd15-dreamwaltz")
+PRESET_BASE = {"sd15-dreamwaltz": "sd15"}  # a preset file read on top of its base's
+
+
+@dataclass(frozen=True)
+class VramPreset:
+    """`generate --vram N`: the Stable Diffusion options and the largest camera batch that fit N GB of GPU memory.
+    A smaller batch than the preset's runs proportionally more steps, so an avatar sees the same number of views
+    (and costs the same UNet + ControlNet evaluations). Peaks: estimated and measured ones in the README."""
+
+    max_batch: int
+    guidance: tuple[tuple[str, bool], ...] = ()
+
+
+VRAM_PRESETS = {
+    24: VramPreset(max_batch=4),
+    12: VramPreset(max_batch=2, guidance=(("vae_slicing", True),)),
+    8: VramPreset(max_batch=1, guidance=(("vae_slicing", True), ("attention_slicing", True), ("cpu_offload", True))),
+}
 
 
 @dataclass
@@ -48,6 +66,8 @@ class TrainConfig:
     grid_lr: float = 1e-2  # hash grid
     betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
     background: str = "mlp"  # "mlp" (learned, of the ray direction) | "prior" (the prior's plain training colour)
+    precision: str = "fp32"  # the avatar's rendering on CUDA: fp32 | bf16 | fp16 (autocast)
+    early_stop: float = 0.0  # > 0: skip samples behind a transmittance below it (memory and time at large renders)
     checkpoint_every: int = 100
     preview_every: int = 200
     preview_size: int = 96
@@ -96,12 +116,32 @@ class GenerateConfig:
     background: BackgroundConfig = field(default_factory=BackgroundConfig)
 
 
-def preset_file(name: str) -> Path:
+def preset_files(name: str) -> list[Path]:
+    """The YAML files of a preset, its base's first."""
     from dreamavatar.errors import UserError
 
     if name not in PRESETS:
         raise UserError(f"unknown preset {name!r}: use one of {', '.join(PRESETS)}")
-    return CONFIG_DIR / f"{name}.yaml"
+    base = PRESET_BASE.get(name)
+    return (preset_files(base) if base else []) + [CONFIG_DIR / f"{name}.yaml"]
+
+
+def apply_vram(cfg: GenerateConfig, gb: int, steps_given: bool = False) -> GenerateConfig:
+    """Fit a Stable Diffusion config to `gb` GB of GPU memory (`VRAM_PRESETS`); `steps_given`: the user fixed
+    train.steps, which then stays."""
+    from dreamavatar.errors import UserError
+
+    if gb not in VRAM_PRESETS:
+        raise UserError(f"--vram {gb}: use one of {', '.join(map(str, sorted(VRAM_PRESETS)))} (GB of GPU memory)")
+    if cfg.prior.is_tiny:
+        raise UserError("--vram sizes the Stable Diffusion presets: give --prior PATH_OR_HUB_ID, or drop --vram")
+    vram = VRAM_PRESETS[gb]
+    batch = min(cfg.train.batch, vram.max_batch)
+    if not steps_given:
+        cfg.train.steps = cfg.train.steps * cfg.train.batch // batch
+    cfg.train.batch = batch
+    cfg.prior.guidance = {**cfg.prior.guidance, **dict(vram.guidance)}
+    return cfg
 
 
 def upgrade_prior_keys(data: dict) -> dict:
@@ -139,6 +179,6 @@ def build_config(
     preset: str, overrides: list[str] = (), yaml_files: list[str] = (), spec: Optional[Spec] = None
 ) -> GenerateConfig:
     """Defaults <- preset YAML <- user YAML files <- the spec <- `key=value` overrides."""
-    cfg = load_generate_config([preset_file(preset), *yaml_files], list(overrides), spec)
+    cfg = load_generate_config([*preset_files(preset), *yaml_files], list(overrides), spec)
     cfg.preset = preset
     return cfg

@@ -148,3 +148,76 @@ def test_vae_slicing_gives_the_same_gradient(prior, monkeypatch):
     prior.cfg.vae_slicing = False
     torch.testing.assert_close(grads[0][0], grads[1][0], rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(grads[0][1], grads[1][1], rtol=1e-4, atol=1e-6)
+
+
+# ---- the command line at the real configuration (reduced width) ------------------------------------------------------
+def _cheap(tmp: Path) -> list[str]:
+    """Small renders and a short stage 0: the prior still sees 512 px images, 64 x 64 latents and 77 tokens."""
+    return [
+        "init.iterations=10", "init.resolution=32", "init.views=8", "init.rays_per_step=512",
+        f"init.cache_dir={tmp / 'init'}", "train.resolution=32", "train.batch=1", "train.checkpoint_every=1",
+        "train.preview_every=0", "train.turntable_frames=2", "train.turntable_size=32", "train.animate_from=0.5",
+    ]  # fmt: skip
+
+
+def test_command_line_sd15_path_on_cpu(folder, tmp_path, capsys):
+    import imageio.v3 as iio
+    from PIL import Image
+
+    from dreamavatar.cli import main
+
+    run = tmp_path / "run"
+    gen = ["generate", PROMPT, "--prior", str(folder), "--out", str(run), "--no-progress", *_cheap(tmp_path)]
+    assert main([*gen, "--steps", "2"]) == 2  # no GPU: refused unless asked for by name
+    assert "device=cpu" in capsys.readouterr().err and not run.exists()
+
+    assert main([*gen, "--steps", "1", "device=cpu"]) == 0  # step 0: canonical pose
+    summary = json.loads((run / "run.json").read_text())
+    assert summary["prior"] == str(folder) and summary["preset"] == "sd15" and summary["steps"] == 1
+    assert main([*gen, "--steps", "2", "--resume"]) == 0  # step 1: a sampled pose (stage 2); device from the run
+    state = torch.load(run / "checkpoints/last.pt", map_location="cpu", weights_only=False)
+    assert state["step"] == 2 and len(state["history"]) == 2
+    assert all(h["grad_norm"] > 0 for h in state["history"])
+
+    video = tmp_path / "walk.mp4"
+    assert main(["animate", str(run), "--motion", "walk", "--frames", "0:2", "--size", "32", "--out", str(video)]) == 0
+    assert iio.imread(video).shape[:3] == (2, 32, 32)
+    glb = tmp_path / "avatar.glb"
+    assert main(["export", str(run), "--format", "glb", "--resolution", "48", "--out", str(glb)]) == 0
+    assert glb.read_bytes()[:4] == b"glTF"
+    png = tmp_path / "sample.png"
+    assert main(["sample", PROMPT, "--prior", str(run), "--steps", "1", "--size", "32", "--out", str(png)]) == 0
+    assert Image.open(png).size == (64, 32)  # condition | sample
+
+
+def _config(*args: str):
+    import argparse
+
+    from dreamavatar.commands.generate import make_config, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    return make_config(parser.parse_args(["generate", PROMPT, *args]))
+
+
+def test_presets_and_vram_keep_the_views_per_avatar():
+    """--vram trades cameras per step for steps: the same UNet + ControlNet evaluations per avatar (2 per camera)."""
+    from dreamavatar.errors import UserError
+
+    evals = lambda c: 2 * c.train.steps * c.train.batch  # noqa: E731
+    fast = _config("--prior", "/models/sd15")
+    assert (fast.preset, fast.train.steps, fast.train.batch, evals(fast)) == ("sd15", 4000, 4, 32000)
+    assert fast.sds.t_max_schedule == [0, 0.98, 0.5, 1.0]
+    for gb, batch in ((24, 4), (12, 2), (8, 1)):
+        c = _config("--prior", "/models/sd15", "--vram", str(gb))
+        assert c.train.batch == batch and evals(c) == 32000
+        assert c.prior.guidance.get("vae_slicing", False) == (gb < 24) and c.prior.guidance.get("cpu_offload",
+                                                                                                 False) == (gb == 8)
+    walz = _config("--prior", "/models/sd15", "--preset", "sd15-dreamwaltz", "--vram", "8")
+    assert (walz.train.steps, walz.train.batch, walz.sds.t_max_schedule, evals(walz)) == (80000, 1, None, 160000)
+    assert walz.prior.guidance["model"] == "/models/sd15" and walz.prior.guidance["cpu_offload"]
+    assert _config("--prior", "/models/sd15", "--vram", "12", "--steps", "100").train.steps == 100
+    with pytest.raises(UserError, match="--vram"):
+        _config("--vram", "8")  # the tiny preset has no GPU to size
+    with pytest.raises(UserError, match="--preset"):
+        _config("--preset", "sd15")  # no Stable Diffusion weights given

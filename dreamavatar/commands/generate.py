@@ -17,6 +17,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(instead of parsing the prompt; the prompt, if given, is still the text Stable Diffusion reads)")
     p.add_argument("--prior", default=None,
                    help="tiny (the embedded prior, default) or a Stable Diffusion folder / hub id (needs a GPU)")
+    p.add_argument("--preset", default=None,
+                   help="tiny (the default), sd15 (the default with --prior PATH: fast) or sd15-dreamwaltz "
+                        "(DreamWaltz's 80k steps)")
+    p.add_argument("--vram", type=int, default=None, choices=(8, 12, 24),
+                   help="GB of GPU memory to fit a Stable Diffusion preset into (default 24)")
     p.add_argument("--body", choices=("anny", "smpl"), default=None, help="body model (default anny)")
     p.add_argument("--smpl-dir", default=None, help="folder of your SMPL .npz files (for --body smpl)")
     p.add_argument("--steps", type=int, default=None, help="total optimisation steps (stages 1 + 2)")
@@ -63,10 +68,14 @@ def text_of(spec) -> str:
 
 
 def make_config(args: argparse.Namespace, spec=None):
-    from dreamavatar.run_config import build_config
+    from dreamavatar.errors import UserError
+    from dreamavatar.run_config import apply_vram, build_config
 
     prior = args.prior or "tiny"
-    preset = "tiny" if prior == "tiny" else "sd15"
+    preset = args.preset or ("tiny" if prior == "tiny" else "sd15")
+    if (preset == "tiny") != (prior == "tiny"):
+        raise UserError(f"--preset {preset} and --prior {prior} do not go together: the tiny preset takes the "
+                        "embedded prior, the sd15 presets a Stable Diffusion folder or hub id (--prior PATH)")
     overrides = list(args.overrides)
     overrides.append(f"prompt={_quoted(args.prompt)}")
     if args.prior is not None:  # --prior PATH_OR_HUB_ID: the sd15 preset's model (its other options stay)
@@ -79,7 +88,11 @@ def make_config(args: argparse.Namespace, spec=None):
             overrides.append(f"{key}={_quoted(str(value))}")
     if args.static:
         overrides.append("train.static=true")
-    return build_config(preset, overrides, args.config, spec)
+    cfg = build_config(preset, overrides, args.config, spec)
+    if args.vram is not None:
+        steps_given = args.steps is not None or any(o.startswith("train.steps=") for o in args.overrides)
+        cfg = apply_vram(cfg, args.vram, steps_given)
+    return cfg
 
 
 def _quoted(value: str) -> str:

@@ -28,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fps", type=float, default=None, help="frame rate of a motion file that records none")
     p.add_argument("--view", default="front", choices=("front", "side", "back"), help="camera (default front)")
     p.add_argument("--no-view-prompt", action="store_true", help="do not prepend \"front/side/back view of\"")
-    p.add_argument("--prior", default="tiny", help="tiny (embedded, default), or an SD folder / hub id")
+    p.add_argument("--prior", default="tiny",
+                   help="tiny (embedded, default), an SD folder / hub id, or a generate run directory (its prior)")
     p.add_argument("--steps", type=int, default=30, help="DDIM steps (default 30)")
     p.add_argument("--guidance", type=float, default=7.5, help="classifier-free guidance scale (default 7.5)")
     p.add_argument("--negative", default="", help="negative prompt (default empty)")
@@ -73,6 +74,18 @@ def _pose(args: argparse.Namespace):
     return motion.poses[i : i + 1], motion.transl[i : i + 1]
 
 
+def _prior_config(spec: str):
+    """--prior: tiny, a Stable Diffusion folder or hub id, or a `generate` run directory (its own prior)."""
+    from priors import PriorConfig
+
+    run_config = Path(spec) / "config.yaml"
+    if (Path(spec) / "run.json").is_file() and run_config.is_file():
+        from dreamavatar.run_config import load_generate_config
+
+        return load_generate_config([run_config]).prior
+    return PriorConfig.from_spec(spec)
+
+
 def run(args: argparse.Namespace) -> int:
     out = _check_args(args)
     poses, transl = _pose(args)
@@ -84,11 +97,11 @@ def run(args: argparse.Namespace) -> int:
     from dreamavatar.condition import body_extent, condition_images, view_cameras
     from dreamavatar.images import to_uint8_size
     from dreamavatar.io import atomic_image
-    from priors import PriorConfig, load_prior
+    from priors import load_prior
     from prompts import VIEW_AZIMUTH, view_prompt
     from prompts.parse import parse_prompt
 
-    prior_cfg = PriorConfig.from_spec(args.prior)
+    prior_cfg = _prior_config(args.prior)
     prior = load_prior(prior_cfg)
     if not prior_cfg.is_tiny and prior.device.type == "cpu":
         log.warning("sampling Stable Diffusion on a CPU is slow (minutes per image)")

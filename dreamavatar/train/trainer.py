@@ -12,7 +12,7 @@ import logging
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Optional
 
 import torch
@@ -43,14 +43,18 @@ def resolve_device(name: str) -> torch.device:
 
 
 def load_prior_for(cfg: GenerateConfig, device: torch.device) -> PosePrior:
-    """The configured prior; Stable Diffusion on a CPU is refused (hours per step)."""
+    """The configured prior. Stable Diffusion on a CPU (a minute or more per step) runs only when asked for by name
+    (`device=cpu`, e.g. to check a set-up end to end); where `device=auto` finds no GPU it is refused."""
     from priors import load_prior
 
     if not cfg.prior.is_tiny and device.type != "cuda":
-        raise UserError(
-            f"prior {cfg.prior.name!r} is Stable Diffusion, which needs a CUDA GPU: on a CPU use the embedded prior "
-            "(--prior tiny, the default)"
-        )
+        if cfg.device != "cpu":
+            raise UserError(
+                f"prior {cfg.prior.name!r} is Stable Diffusion, which needs a CUDA GPU: on a CPU use the embedded "
+                "prior (--prior tiny, the default), or add device=cpu to run it anyway (a minute or more per step)"
+            )
+        log.warning("Stable Diffusion on the CPU (device=cpu): expect a minute or more per training step")
+        return load_prior(replace(cfg.prior, guidance={**cfg.prior.guidance, "device": "cpu"}))
     return load_prior(cfg.prior).to(device)
 
 
@@ -83,6 +87,8 @@ class Trainer:
     ) -> None:
         if not cfg.prompt.strip():
             raise UserError('the prompt is empty: give a description, e.g. dreamavatar generate "a knight in armour"')
+        if cfg.train.precision not in ("fp32", "fp16", "bf16"):
+            raise UserError(f"train.precision={cfg.train.precision}: use fp32, bf16 or fp16")
         self.cfg, self.run, self.progress = cfg, run, progress
         self.device = resolve_device(cfg.device)
         torch.manual_seed(cfg.seed)
@@ -187,13 +193,25 @@ class Trainer:
         with torch.no_grad():
             out = self.canonical if stage == 1 else self.body(poses)
         cond = render_condition(cams, out)[0].to(self.device)
-        rendered = render_avatar(self.avatar, out, cams.to(self.device), self.background_fn(), t.ray_step, perturb=True)
+        with self.render_precision():
+            rendered = render_avatar(self.avatar, out, cams.to(self.device), self.background_fn(), t.ray_step,
+                                     perturb=True, early_stop=t.early_stop)  # fmt: skip
         prompts = view_prompts(self.cfg.prompt, azimuths.tolist())
         sds = self.prior.sds(rendered["rgb"], cond, prompts, self.sds_cfg, generator=self.generator, step=step)
         shape = self.shape_term(step, cams, out, rendered["opacity"])
         self.optimizer.zero_grad(set_to_none=True)
         (sds.loss + shape).backward()
         return StepResult(float(sds.loss.detach()), float(sds.grad_norm.mean()), stage, float(shape.detach()))
+
+    def render_precision(self):
+        """Autocast for the avatar's rendering (`train.precision` fp16 | bf16, CUDA only); fp32 otherwise. The
+        prior runs in its own dtype (`prior.guidance.dtype`, fp16 on CUDA by default)."""
+        import contextlib
+
+        p = self.cfg.train.precision
+        if p == "fp32" or self.device.type != "cuda":
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype={"fp16": torch.float16, "bf16": torch.bfloat16}[p])
 
     def shape_term(self, step: int, cams: Cameras, out: BodyOutput, opacity: torch.Tensor) -> torch.Tensor:
         """The body-silhouette terms of `dreamavatar.train.shape` (zero when both weights are off)."""
