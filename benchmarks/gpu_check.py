@@ -1,6 +1,6 @@
 """The Stable Diffusion presets on one CUDA GPU, in one go, offline (about 5-8 minutes on an H100/H200).
 
-Prepare here (network; writes .cache/gpu_check/, about 20 MB), then run there with that folder carried:
+Prepare here (network; writes .cache/gpu_check/, about 25 MB), then run there with that folder carried:
 
     bash benchmarks/gpu_check_prep.sh                      # wheels (diffusers, ...), the recorded body poses
     bash benchmarks/gpu_check.sh                           # on the GPU machine: installs the wheels, runs this
@@ -97,9 +97,10 @@ def recorded_body(path: Path):
 
         def __init__(self) -> None:
             super().__init__()
-            self.recorded = [BodyOutput(**d) for d in data["poses"]]
-            self._canonical = BodyOutput(**data["canonical"])
-            self.walk = [BodyOutput(**d) for d in data["walk"]]
+            shared = data["shared"]
+            self.recorded = [BodyOutput(**d, **shared) for d in data["poses"]]
+            self._canonical = BodyOutput(**data["canonical"], **shared)
+            self.walk = [BodyOutput(**d, **shared) for d in data["walk"]]
             self.i = 0
 
         def forward(self, pose, transl=None, shape=None):
@@ -348,6 +349,10 @@ def main() -> int:
             report[name] = f"failed: {type(e).__name__}: {' '.join(str(e).split())[:500]}"
             print(f"  {report[name]}", flush=True)
         (args.out / "gpu_check.json").write_text(json.dumps(report, indent=2, default=str))
+    if args.folder is None:
+        import shutil
+
+        shutil.rmtree(folder, ignore_errors=True)
     print(f"{args.out / 'gpu_check.json'} ({time.perf_counter() - clock.t0:.0f} s)")
     return 0
 
