@@ -9,11 +9,14 @@
    512 px into 4 x 64 x 64 latents (8x fewer pixels a side), the ControlNet takes its condition image at 512 px and
    embeds it to the latent's 64 x 64, text embeddings are 77 x 768 and the cache serves them from memory and disk;
    seconds of each part of one SDS step (VAE encode, ControlNet + UNet under CFG, VAE backward) and of the whole.
-3. The command line: `generate --steps 4 device=cpu init.iterations=20` with the folder, then `--resume` to 6 steps,
+3. The command line: `generate --steps 4 device=cpu init.iterations=20` with the folder (one 128 px camera a step:
+   see CLI_OVERRIDES), then `--resume` to 6 steps,
    `animate`, `export` and `sample` on its run; each one's seconds and peak memory (the child process's max RSS),
    seconds per training step, checkpoint size.
-4. Per preset: UNet + ControlNet evaluations and FLOPs per avatar, and a projected GPU time from the FLOPs at an
-   assumed sustained rate (a projection, not a measurement: `benchmarks/gpu_check.py` measures on a GPU).
+4. Per preset: UNet + ControlNet evaluations and FLOPs per avatar, a projected GPU time from the FLOPs at an
+   assumed sustained rate and an estimated peak GPU memory (projections, not measurements: `benchmarks/gpu_check.py`
+   measures on a GPU).
+5. The avatar's render at 128 and 256 px (one camera, the run's avatar): field samples, seconds, autograd memory.
 
 Memory: about 6 GB for the fp32 weights plus the 512 px VAE's autograd activations; check `free -g` first.
 """
@@ -43,6 +46,12 @@ PROMPT = "a man wearing a red t-shirt and blue trousers"
 # Sustained dense fp16/bf16 rate assumed for the projections: about 35 % of an H100's 989 TFLOP/s peak, what
 # convolution-heavy UNet inference typically reaches. A projection only: gpu_check.py measures the real one.
 ASSUMED_TFLOPS = 350.0
+
+
+# The sd15 preset's prior at full size; the avatar's render smaller than the preset's 4 x 256 px (section 5 times
+# that render on its own): a CPU step at the preset's size would take many minutes of NeRF alone.
+CLI_OVERRIDES = ["train.batch=1", "train.resolution=128", "train.turntable_frames=8", "train.turntable_size=256",
+                 "train.preview_every=0", "train.checkpoint_every=2"]  # fmt: skip
 
 
 def rss_gb() -> float:
@@ -157,8 +166,7 @@ def cli_checks(folder: Path, out_dir: Path) -> dict[str, float]:
     if run.exists():
         shutil.rmtree(run)
     common = ["--prior", str(folder), "--out", str(run), "--no-progress", "device=cpu", "init.iterations=20",
-              "train.turntable_frames=8", "train.turntable_size=256", "train.preview_every=0",
-              "train.checkpoint_every=2"]  # fmt: skip
+              *CLI_OVERRIDES]  # fmt: skip
     res: dict[str, float] = {}
     runs = {"generate": run_cli(["generate", PROMPT, "--steps", "4", *common], "generate", out_dir)}
     summary = json.loads((run / "run.json").read_text())
@@ -181,8 +189,19 @@ def cli_checks(folder: Path, out_dir: Path) -> dict[str, float]:
 
 
 # ---- 4. presets ---------------------------------------------------------------------------------------------------
-def preset_costs(configs: dict) -> list[dict]:
-    from dreamavatar.train.presets import preset_rows
+def preset_rows() -> list[tuple[str, object]]:
+    """(label, config) of the Stable Diffusion presets under each --vram."""
+    from dreamavatar.run_config import apply_vram, build_config
+
+    rows = []
+    for preset, vrams in (("sd15", (24, 12, 8)), ("sd15-dreamwaltz", (24, 8))):
+        for gb in vrams:
+            cfg = apply_vram(build_config(preset, ["prior.guidance.model=/sd15"]), gb)
+            rows.append((f"{preset} --vram {gb}", cfg))
+    return rows
+
+
+def preset_costs(configs: dict, render_gb_per_camera: float | None) -> list[dict]:
     from priors.cost import network_flops, step_cost
 
     per_eval = network_flops(configs)
@@ -194,15 +213,86 @@ def preset_costs(configs: dict) -> list[dict]:
     rows = []
     print(f"   {'preset':22s} {'steps':>7s} {'batch':>5s} {'UNet evals':>11s} {'ControlNet':>11s} {'PFLOP':>8s} "
           f"{'projected min':>14s}")  # fmt: skip
-    for name, steps, batch in preset_rows():
+    for name, cfg in preset_rows():
+        steps, batch = cfg.train.steps, cfg.train.batch
         tot = step_cost(per_eval, batch).times(steps)
         minutes = tot["flops"] / (ASSUMED_TFLOPS * 1e12) / 60
+        peak = estimated_peak_gb(configs, cfg.prior.guidance, batch, render_gb_per_camera)
         rows.append(dict(preset=name, steps=steps, batch=batch, unet_evals=tot["unet_evals"],
                          controlnet_evals=tot["controlnet_evals"], pflop=tot["flops"] / 1e15,
-                         projected_minutes=minutes))  # fmt: skip
+                         projected_minutes=minutes, estimated_peak_gb=peak))  # fmt: skip
         print(f"   {name:22s} {steps:>7,d} {batch:>5d} {tot['unet_evals']:>11,.0f} {tot['controlnet_evals']:>11,.0f} "
-              f"{tot['flops'] / 1e15:>8.1f} {minutes:>14.1f}")  # fmt: skip
+              f"{tot['flops'] / 1e15:>8.1f} {minutes:>14.1f}   est. peak {peak:5.1f} GB")  # fmt: skip
     return rows
+
+
+def vae_saved_gb(configs: dict, dtype=torch.float16) -> float:
+    """Bytes the VAE encoder keeps for its backward on one 512 px image (meta device: shapes only)."""
+    from priors.cost import _meta_models
+
+    vae = _meta_models(configs)["vae"].to(dtype)
+    seen: dict[int, int] = {}
+
+    def pack(t):
+        seen[id(t)] = t.numel() * t.element_size()
+        return t
+
+    img = torch.empty(1, 3, 512, 512, device="meta", dtype=dtype, requires_grad=True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        vae.encode(img).latent_dist.mean
+    return sum(seen.values()) / 2**30
+
+
+def estimated_peak_gb(configs: dict, guidance: dict, batch: int, render_gb_per_camera: float | None) -> float:
+    """GPU memory estimate: fp16 weights on the GPU (all four, or the largest alone with cpu_offload) + the VAE
+    encoder's saved activations (all images, or one being recomputed with vae_slicing) + the render's autograd
+    memory (measured on the CPU in fp32 per camera, section 5; 2 GB a camera if not measured) + 1.5 GB for the CUDA
+    context, the allocator and the UNet's working memory. An estimate; gpu_check.py measures."""
+    from make_sd15_random import PUBLISHED_PARAMS
+
+    weights = [n * 2 / 2**30 for n in PUBLISHED_PARAMS.values()]
+    w = max(weights) if guidance.get("cpu_offload") else sum(weights)
+    vae = vae_saved_gb(configs) * (1 if guidance.get("vae_slicing") else batch)
+    render = (render_gb_per_camera if render_gb_per_camera is not None else 2.0) * batch
+    return w + vae + render + 1.5
+
+
+# ---- 5. the avatar's render at the presets' sizes ------------------------------------------------------------------
+def render_checks(run: Path) -> dict:
+    """One camera of the run's avatar (stage 0 + a few SDS steps) at 128 and 256 px, with and without early stop:
+    field samples, seconds forward and backward, and the autograd memory kept for the backward (fp32)."""
+    from dreamavatar.avatar import load_avatar
+    from dreamavatar.render import render_avatar
+    from renderers.cameras import CameraRanges, sample_cameras
+
+    loaded = load_avatar(run)
+    avatar = loaded.avatar.requires_grad_(True)
+    out = loaded.body.canonical()
+    step = loaded.cfg.train.ray_step
+    rows = []
+    print(f"\n5. the avatar's render, one camera (ray step {step * 1e3:.0f} mm; the preset renders 4 cameras at 256 px)")
+    for size, early in ((128, 0.0), (256, 0.0), (256, 1e-3)):
+        cams, _ = sample_cameras(1, size, CameraRanges((1.5, 1.5), (90.0, 90.0), (30.0, 30.0), (55.0, 55.0)),
+                                 (0.0, loaded.center_y, 0.0), torch.Generator().manual_seed(0))  # fmt: skip
+        saved: dict = {}
+
+        def pack(t):
+            saved[(t.untyped_storage().data_ptr(), t.storage_offset(), t.numel())] = t.numel() * t.element_size()
+            return t
+
+        t0 = time.perf_counter()
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            r = render_avatar(avatar, out, cams, loaded.background, step, perturb=True, early_stop=early)
+        t1 = time.perf_counter()
+        r["rgb"].sum().backward()
+        t2 = time.perf_counter()
+        row = dict(size=size, early_stop=early, samples=r["num_samples"], forward_s=t1 - t0, backward_s=t2 - t1,
+                   saved_gb=sum(saved.values()) / 2**30)  # fmt: skip
+        rows.append(row)
+        print(f"   {size} px, early stop {early:g}: {row['samples']:,} samples, {row['forward_s']:.1f} s forward + "
+              f"{row['backward_s']:.1f} s backward, {row['saved_gb']:.2f} GB kept for the backward")  # fmt: skip
+        avatar.zero_grad(set_to_none=True)
+    return {"rows": rows}
 
 
 def main() -> int:
@@ -217,11 +307,15 @@ def main() -> int:
     from make_sd15_random import configs
 
     report: dict = {}
+    render_gb = None
     if not args.costs_only:
         if args.folder is None or not (args.folder / "unet").is_dir():
             raise SystemExit("give --folder: make one with `python scripts/make_sd15_random.py /tmp/sd15`")
         from priors.stable_diffusion import StableDiffusionConfig, StableDiffusionPrior
 
+        if not args.skip_cli:  # first, while this process holds no model (the children each load their own)
+            args.out.mkdir(parents=True, exist_ok=True)
+            report["cli"] = cli_checks(args.folder.resolve(), args.out)
         with tempfile.TemporaryDirectory() as cache:
             prior, load_s = timed(StableDiffusionPrior, StableDiffusionConfig(
                 model=str(args.folder), device="cpu", text_cache_dir=cache))  # fmt: skip
@@ -232,9 +326,9 @@ def main() -> int:
             report["prior_peak_rss_gb"] = rss_gb()
             del prior
         if not args.skip_cli:
-            args.out.mkdir(parents=True, exist_ok=True)
-            report["cli"] = cli_checks(args.folder.resolve(), args.out)
-    report["presets"] = preset_costs(configs(1.0))
+            report["render"] = render_checks(args.out / "run")
+            render_gb = next(r["saved_gb"] for r in report["render"]["rows"] if r["size"] == 256 and r["early_stop"])
+    report["presets"] = preset_costs(configs(1.0), render_gb)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0

@@ -23,7 +23,6 @@ walk frames are recorded here by the prep script (bodies.pt).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import gc
 import json
 import os
@@ -160,7 +159,7 @@ def sds_section(folder: Path, device: torch.device, dtypes: list[str], batches: 
             s = timed_steps(step, n, 1, device)
             rows.append(dict(dtype=dtype, batch=b, seconds_per_step=s, peak_gb=peak_gb(device), weights_gb=weights_gb))
             print(f"  SDS {dtype:9s} batch {b}: {s * 1e3:8.1f} ms/step  peak {rows[-1]['peak_gb']:6.2f} GB", flush=True)
-        del prior
+        prior = None  # frees its GPU memory before the next dtype
     return rows
 
 
@@ -206,7 +205,7 @@ def train_section(folder: Path, device: torch.device, body, presets: list[tuple[
             print(f"  {preset:16s} --vram {vram!s:4s} {precision:4s} batch {cfg.train.batch}: stage 1 {s1:6.3f} s, "
                   f"stage 2 {s2:6.3f} s/step, peak {rows[-1]['peak_gb']:6.2f} GB -> {cfg.train.steps:,} steps "
                   f"= {minutes:7.1f} min (measured s/step x steps)", flush=True)  # fmt: skip
-            del trainer
+            trainer = None  # frees its GPU memory before the next preset
     return rows
 
 

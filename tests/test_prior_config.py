@@ -43,7 +43,7 @@ def test_the_command_line_prior_spelling():
 
     def args(prior):
         return argparse.Namespace(prompt="a man", prior=prior, body=None, smpl_dir=None, seed=None, steps=None,
-                                  static=False, overrides=[], config=[])  # fmt: skip
+                                  static=False, overrides=[], config=[], preset=None, vram=None)  # fmt: skip
 
     assert make_config(args(None)).prior == PriorConfig("tiny", {})
     assert make_config(args("tiny")).prior == PriorConfig("tiny", {})
