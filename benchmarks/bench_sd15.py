@@ -215,7 +215,7 @@ def preset_costs(configs: dict, render_gb_per_camera: float | None) -> list[dict
           f"{'projected min':>14s}")  # fmt: skip
     for name, cfg in preset_rows():
         steps, batch = cfg.train.steps, cfg.train.batch
-        tot = step_cost(per_eval, batch).times(steps)
+        tot = step_cost(per_eval, batch, vae_slicing=bool(cfg.prior.guidance.get("vae_slicing"))).times(steps)
         minutes = tot["flops"] / (ASSUMED_TFLOPS * 1e12) / 60
         peak = estimated_peak_gb(configs, cfg.prior.guidance, batch, render_gb_per_camera)
         rows.append(dict(preset=name, steps=steps, batch=batch, unet_evals=tot["unet_evals"],
@@ -302,12 +302,14 @@ def main() -> int:
     p.add_argument("--skip-cli", action="store_true", help="skip the command-line runs (section 3)")
     p.add_argument("--costs-only", action="store_true", help="section 4 only (no folder needed)")
     p.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    p.add_argument("--render-gb", type=float, default=None,
+                   help="with --costs-only: the render's autograd GB per camera measured by section 5")
     args = p.parse_args()
     torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
     from make_sd15_random import configs
 
     report: dict = {}
-    render_gb = None
+    render_gb = args.render_gb
     if not args.costs_only:
         if args.folder is None or not (args.folder / "unet").is_dir():
             raise SystemExit("give --folder: make one with `python scripts/make_sd15_random.py /tmp/sd15`")

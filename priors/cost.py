@@ -90,11 +90,13 @@ def network_flops(
     return out
 
 
-def step_cost(per_eval: Mapping[str, float], batch: int, guidance: bool = True) -> StepCost:
-    """One SDS step on `batch` cameras from `network_flops`' per-evaluation FLOPs."""
+def step_cost(per_eval: Mapping[str, float], batch: int, guidance: bool = True, vae_slicing: bool = False) -> StepCost:
+    """One SDS step on `batch` cameras from `network_flops`' per-evaluation FLOPs. `vae_slicing`: the encoder's
+    forward runs twice per image (once more in the backward, `StableDiffusionConfig.vae_slicing`)."""
     n = batch * (2 if guidance else 1)
+    forwards = batch * (2 if vae_slicing else 1)
     return StepCost(
-        batch=batch, unet_evals=n, controlnet_evals=n, vae_encodes=batch,
+        batch=batch, unet_evals=n, controlnet_evals=n, vae_encodes=forwards,
         unet_flops=n * per_eval["unet"], controlnet_flops=n * per_eval["controlnet"],
-        vae_forward_flops=batch * per_eval["vae_forward"], vae_backward_flops=batch * per_eval["vae_backward"],
+        vae_forward_flops=forwards * per_eval["vae_forward"], vae_backward_flops=batch * per_eval["vae_backward"],
     )  # fmt: skip
