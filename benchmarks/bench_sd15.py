@@ -24,6 +24,7 @@ Memory: about 6 GB for the fp32 weights plus the 512 px VAE's autograd activatio
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import resource
@@ -211,7 +212,7 @@ def preset_costs(configs: dict, render_gb_per_camera: float | None) -> list[dict
           f"{per_eval['controlnet'] / 1e12:.3f}, VAE encode {per_eval['vae_forward'] / 1e12:.3f} + backward "
           f"{per_eval['vae_backward'] / 1e12:.3f}")  # fmt: skip
     rows = []
-    print(f"   {'preset':22s} {'steps':>7s} {'batch':>5s} {'UNet evals':>11s} {'ControlNet':>11s} {'PFLOP':>8s} "
+    print(f"   {'preset':26s} {'steps':>7s} {'batch':>5s} {'UNet evals':>11s} {'ControlNet':>11s} {'PFLOP':>8s} "
           f"{'projected min':>14s}")  # fmt: skip
     for name, cfg in preset_rows():
         steps, batch = cfg.train.steps, cfg.train.batch
@@ -221,16 +222,20 @@ def preset_costs(configs: dict, render_gb_per_camera: float | None) -> list[dict
         rows.append(dict(preset=name, steps=steps, batch=batch, unet_evals=tot["unet_evals"],
                          controlnet_evals=tot["controlnet_evals"], pflop=tot["flops"] / 1e15,
                          projected_minutes=minutes, estimated_peak_gb=peak))  # fmt: skip
-        print(f"   {name:22s} {steps:>7,d} {batch:>5d} {tot['unet_evals']:>11,.0f} {tot['controlnet_evals']:>11,.0f} "
+        print(f"   {name:26s} {steps:>7,d} {batch:>5d} {tot['unet_evals']:>11,.0f} {tot['controlnet_evals']:>11,.0f} "
               f"{tot['flops'] / 1e15:>8.1f} {minutes:>14.1f}   est. peak {peak:5.1f} GB")  # fmt: skip
     return rows
 
 
-def vae_saved_gb(configs: dict, dtype=torch.float16) -> float:
-    """Bytes the VAE encoder keeps for its backward on one 512 px image (meta device: shapes only)."""
+@functools.lru_cache(maxsize=None)
+def vae_saved_gb(dtype=torch.float16) -> float:
+    """GB the VAE encoder keeps for its backward on one 512 px image (meta device: shapes only)."""
+    import diffusers.utils.logging as dlog
+    from make_sd15_random import configs
     from priors.cost import _meta_models
 
-    vae = _meta_models(configs)["vae"].to(dtype)
+    dlog.set_verbosity_error()  # the cast's advice about modules to keep in fp32 (there are none)
+    vae = _meta_models(configs(1.0))["vae"].to(dtype)
     seen: dict[int, int] = {}
 
     def pack(t):
@@ -252,7 +257,7 @@ def estimated_peak_gb(configs: dict, guidance: dict, batch: int, render_gb_per_c
 
     weights = [n * 2 / 2**30 for n in PUBLISHED_PARAMS.values()]
     w = max(weights) if guidance.get("cpu_offload") else sum(weights)
-    vae = vae_saved_gb(configs) * (1 if guidance.get("vae_slicing") else batch)
+    vae = vae_saved_gb() * (1 if guidance.get("vae_slicing") else batch)
     render = (render_gb_per_camera if render_gb_per_camera is not None else 2.0) * batch
     return w + vae + render + 1.5
 
