@@ -260,7 +260,7 @@ def accelerators_section(device: torch.device, clock: Clock) -> dict:
         o[:, 2] = -2
         d = torch.nn.functional.normalize(torch.randn(65536, 3, device=device) * 0.1 + torch.tensor([0, 0, 1.0],
                                                                                                   device=device), dim=-1)
-        sampler = StratifiedSampler(128)
+        sampler = StratifiedSampler(num_samples=128)
         aabb = torch.tensor([[-1.0] * 3, [1.0] * 3], device=device)
         out = {}
         for backend in ("torch", "nerfacc"):

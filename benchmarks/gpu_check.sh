@@ -4,9 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
-if ! $PY -c "import diffusers, roma, omegaconf" 2>/dev/null; then
-    $PY -m pip install -q --no-index --find-links .cache/gpu_check/wheels diffusers roma omegaconf 2>&1 | tail -2
-fi
-$PY -c "import nerfacc" 2>/dev/null || $PY -m pip install -q --no-index --no-deps --find-links .cache/gpu_check/wheels nerfacc 2>&1 | tail -1 || true
+# --no-deps: their other requirements (numpy, huggingface_hub, safetensors, regex, PyYAML) come with transformers
+for pkg in importlib_metadata zipp diffusers roma antlr4-python3-runtime omegaconf nerfacc; do
+    mod=${pkg//-/_}; mod=${mod/antlr4_python3_runtime/antlr4}
+    $PY -c "import $mod" 2>/dev/null \
+        || $PY -m pip install -q --no-index --no-deps --find-links .cache/gpu_check/wheels "$pkg" 2>&1 | tail -1 || true
+done
+$PY -c "import diffusers, roma, omegaconf, PIL" || { echo "gpu_check: a requirement is missing (above)"; exit 2; }
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 exec timeout 480 $PY benchmarks/gpu_check.py --budget 420 "$@"

@@ -160,6 +160,7 @@ def _cheap(tmp: Path) -> list[str]:
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_command_line_sd15_path_on_cpu(folder, tmp_path, capsys):
     import imageio.v3 as iio
     from PIL import Image

@@ -47,15 +47,17 @@ def load_prior_for(cfg: GenerateConfig, device: torch.device) -> PosePrior:
     (`device=cpu`, e.g. to check a set-up end to end); where `device=auto` finds no GPU it is refused."""
     from priors import load_prior
 
-    if not cfg.prior.is_tiny and device.type != "cuda":
+    if cfg.prior.is_tiny:
+        return load_prior(cfg.prior).to(device)
+    if device.type != "cuda":
         if cfg.device != "cpu":
             raise UserError(
                 f"prior {cfg.prior.name!r} is Stable Diffusion, which needs a CUDA GPU: on a CPU use the embedded "
                 "prior (--prior tiny, the default), or add device=cpu to run it anyway (a minute or more per step)"
             )
         log.warning("Stable Diffusion on the CPU (device=cpu): expect a minute or more per training step")
-        return load_prior(replace(cfg.prior, guidance={**cfg.prior.guidance, "device": "cpu"}))
-    return load_prior(cfg.prior).to(device)
+    # the prior places its networks itself (with cpu_offload they stay in CPU memory until each one runs)
+    return load_prior(replace(cfg.prior, guidance={**cfg.prior.guidance, "device": str(device)}))
 
 
 def _in_steps(schedule: Optional[list[float]], steps: int) -> Optional[list[float]]:
