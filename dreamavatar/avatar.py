@@ -9,6 +9,7 @@ from typing import Callable, Optional
 import torch
 
 from dreamavatar.body.base import BodyModel, BodyOutput
+from dreamavatar.body.face import FacePose
 from dreamavatar.field.avatar import AvatarField
 from dreamavatar.field.bake import BakedField
 from dreamavatar.render import PosedRender, posed_render, render_avatar
@@ -27,9 +28,9 @@ class LoadedAvatar:
     baked: Optional[BakedField] = None  # the canonical field baked to a grid (animation speed)
 
     @torch.no_grad()
-    def pose(self, poses: torch.Tensor, transl: torch.Tensor | None = None) -> BodyOutput:
-        """poses B x 24 x 3, transl B x 3 -> the posed body."""
-        return self.body(poses.float(), None if transl is None else transl.float())
+    def pose(self, poses: torch.Tensor, transl: torch.Tensor | None = None, face: FacePose | None = None) -> BodyOutput:
+        """poses B x 24 x 3, transl B x 3, face: the face inputs of those frames (or None) -> the posed body."""
+        return self.body(poses.float(), None if transl is None else transl.float(), face=face)
 
     @torch.no_grad()
     def render(self, out: BodyOutput, cams: Cameras, background=None) -> dict[str, torch.Tensor]:

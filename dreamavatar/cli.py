@@ -17,7 +17,7 @@ from dreamavatar.errors import UserError
 
 # Each name is a module `dreamavatar.commands.<name>` with `register(subparsers)`; imported when the parser is built,
 # so keep those modules light (heavy imports inside their `run`).
-COMMANDS = ("generate", "parse", "animate", "compose", "export", "sample", "skeleton", "motions")
+COMMANDS = ("generate", "parse", "animate", "compose", "export", "face-curves", "sample", "skeleton", "motions")
 
 EXIT_USER_ERROR = 2
 _OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
@@ -28,7 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="more log lines on stderr")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"dreamavatar.commands.{name}").register(sub)
+        importlib.import_module(f"dreamavatar.commands.{name.replace('-', '_')}").register(sub)
     return parser
 
 

@@ -23,6 +23,13 @@ Scene file (YAML; paths relative to the file):
         position: [-0.7, 0.0, 0.0]
         facing: 20.0        # degrees about +y
         offset: 0.0         # seconds: the avatar starts its motion this late (holds its first pose before)
+        speech: talk.wav    # optional face inputs, as on the command line (see dreamavatar/face/inputs.py):
+        transcript: null    #   speech + transcript, say (espeak-ng), emotion (NAME[:INTENSITY]), face (.csv/.json/.npz)
+        say: null
+        emotion: happy:0.5
+        face: null
+
+Each avatar's speech starts with its motion (at its offset) and all of them are mixed into the video's sound track.
 """
 
 from __future__ import annotations
@@ -58,6 +65,19 @@ class SceneAvatar:
     facing: float = 0.0
     offset: float = 0.0
     motion_fps: Optional[float] = None  # for motion files that record no frame rate
+    speech: Optional[str] = None  # face inputs (dreamavatar/face/inputs.py); paths relative to the scene file
+    transcript: Optional[str] = None
+    say: Optional[str] = None
+    emotion: Optional[str] = None
+    face: Optional[str] = None
+    seed: int = 0
+
+    def face_inputs(self):
+        from dreamavatar.face.inputs import FaceInputs
+
+        inputs = FaceInputs(self.speech, self.transcript, self.say, self.emotion, self.face, self.seed)
+        inputs.check()
+        return inputs
 
 
 @dataclass
@@ -101,6 +121,14 @@ def load_scene(path: str | Path) -> SceneConfig:
         motion_path = path.parent / a.motion
         if motion_path.exists():
             a.motion = str(motion_path.resolve())
+        for key in ("speech", "face"):
+            value = getattr(a, key)
+            if value and not Path(value).is_absolute():
+                setattr(a, key, str((path.parent / value).resolve()))
+        try:
+            a.face_inputs()
+        except UserError as e:
+            raise UserError(f"avatar {a.run} in {path}: {e}") from None
     return cfg
 
 
@@ -125,26 +153,46 @@ def scene_cameras(cfg: SceneConfig, n_frames: int):
     return orbit_cameras(c.radius, 90.0 - c.elevation, az, c.fov, (cfg.size[0], cfg.size[1]), tuple(c.target))
 
 
+def frame_index(motion, t_seconds: float) -> int:
+    """The motion's frame at time t (held at the ends)."""
+    return min(max(int(round(t_seconds * motion.fps)), 0), len(motion) - 1)
+
+
 def frame_pose(motion, t_seconds: float) -> tuple[torch.Tensor, torch.Tensor]:
     """The motion's pose at time t (held at the ends): (1 x 24 x 3, 1 x 3)."""
-    f = int(round(t_seconds * motion.fps))
-    f = min(max(f, 0), len(motion) - 1)
+    f = frame_index(motion, t_seconds)
     return motion.poses[f : f + 1], motion.transl[f : f + 1]
 
 
 def render_scene(cfg: SceneConfig, progress: bool = True) -> tuple[Iterator[np.ndarray], int]:
     """Load the avatars and return (a generator of H x W x 3 uint8 frames, frame count)."""
+    frames, n, _ = render_scene_with_sound(cfg, progress)
+    return frames, n
+
+
+def render_scene_with_sound(cfg: SceneConfig, progress: bool = True):
+    """`render_scene` and the scene's sound: (frames, frame count, (samples, rate) or None when nobody speaks).
+    Each avatar's face inputs drive its face; their speech is mixed, each starting at its avatar's offset."""
     from dreamavatar.avatar import load_avatar
+    from dreamavatar.face.audio import mix
+    from dreamavatar.face.inputs import apply_face
     from dreamavatar.motion import load_motion
 
-    loaded, motions, places = [], [], []
+    loaded, motions, places, sounds = [], [], [], []
     for a in cfg.avatars:
         loaded.append(load_avatar(a.run, bake=cfg.bake))
-        motions.append(load_motion(a.motion, fps=a.motion_fps).resample(cfg.fps))
+        motion, sound = apply_face(load_motion(a.motion, fps=a.motion_fps).resample(cfg.fps), a.face_inputs())
+        motions.append(motion)
         places.append(placement(a.position, a.facing))
+        if sound is not None:
+            sounds.append((sound, a.offset))
     n = cfg.frames or max(len(m) + int(round(a.offset * cfg.fps)) for m, a in zip(motions, cfg.avatars))
     cams = scene_cameras(cfg, n)
-    return _frames(cfg, loaded, motions, places, cams, n, progress), n
+    audio = None
+    if sounds:
+        mixed = mix(sounds, n / cfg.fps)
+        audio = (mixed.samples, mixed.rate)
+    return _frames(cfg, loaded, motions, places, cams, n, progress), n, audio
 
 
 def _frames(cfg, loaded, motions, places, cams, n, progress) -> Iterator[np.ndarray]:
@@ -158,8 +206,8 @@ def _frames(cfg, loaded, motions, places, cams, n, progress) -> Iterator[np.ndar
     for f in tqdm(range(n), desc="compose", file=sys.stderr, disable=not progress, ascii=True):
         placed, outs = [], []
         for la, m, T, a in zip(loaded, motions, places, cfg.avatars):
-            pose, transl = frame_pose(m, f / cfg.fps - a.offset)
-            out = la.pose(pose, transl)
+            k = frame_index(m, f / cfg.fps - a.offset)
+            out = la.pose(m.poses[k : k + 1], m.transl[k : k + 1], m.face_pose(k))
             placed.append((la.posed(out), torch.linalg.inv(T)))
             outs.append(out)
         rgb = render_placed(cams[f], placed, bg)[0]

@@ -1,12 +1,16 @@
 """Writing frame sequences to video files: mp4 (H.264, yuv420p, through imageio-ffmpeg's own ffmpeg) and gif.
 
 Writes are atomic: frames go to a temporary file next to the target, renamed over it only when complete, so an
-interrupted run never leaves a half-written video under the requested name.
+interrupted run never leaves a half-written video under the requested name. An mp4 can carry a sound track (mono
+samples and their rate, e.g. the speech that drives a talking avatar): it is cut or padded with silence to the
+frames' duration exactly (frames / fps) and muxed in as AAC, so picture and sound start and end together.
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import wave
 from pathlib import Path
 from typing import Iterable
 
@@ -84,19 +88,58 @@ def _write_gif(tmp: str, frames: Iterable[np.ndarray], fps: float) -> int:
     return len(stack)
 
 
-def write_video(path: str | Path, frames: Iterable[np.ndarray], fps: float = 30.0) -> int:
+def _mux_audio(video: str, audio: tuple[np.ndarray, int], seconds: float) -> None:
+    """Replace `video` (an mp4 without sound) by itself plus `audio` (samples N, rate) cut or padded to `seconds`."""
+    import imageio_ffmpeg
+
+    samples, rate = np.asarray(audio[0], dtype=np.float32).reshape(-1), int(audio[1])
+    n = int(round(seconds * rate))
+    pcm = np.zeros(n, np.float32)
+    pcm[: min(n, len(samples))] = samples[:n]
+    base = video[: -len(".mp4")]
+    wav, out = base + ".sound.wav", base + ".muxed.mp4"
+    try:
+        with wave.open(wav, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes((np.clip(pcm, -1, 1) * 32767).round().astype("<i2").tobytes())
+        cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin", "-y", "-i", video, "-i", wav,
+               "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-b:a", "128k", "-ar", "48000",
+               "-t", f"{seconds:.6f}", "-movflags", "+faststart", out]  # fmt: skip
+        r = subprocess.run(cmd, capture_output=True)
+        if r.returncode != 0:
+            raise RenderError(f"could not add the sound to the video: {r.stderr.decode(errors='replace').strip()}")
+        os.replace(out, video)
+    finally:
+        for leftover in (wav, out):
+            if os.path.exists(leftover):
+                os.remove(leftover)
+
+
+def write_video(
+    path: str | Path,
+    frames: Iterable[np.ndarray],
+    fps: float = 30.0,
+    audio: tuple[np.ndarray, int] | None = None,
+) -> int:
     """Write frames (each H x W x 3 uint8, or float in [0, 1]) to `path` (.mp4 H.264 or .gif), atomically.
 
-    Frames are consumed one at a time for mp4 (memory stays bounded). Returns the number of frames written.
+    Frames are consumed one at a time for mp4 (memory stays bounded). `audio`: (mono samples in [-1, 1], sample
+    rate) to mux into an mp4, fitted to the frames' duration. Returns the number of frames written.
     """
     path = check_video_path(path)
     if not fps > 0:
         raise RenderError(f"video fps must be positive, got {fps}")
+    if audio is not None and path.suffix.lower() != ".mp4":
+        raise RenderError(f"cannot put sound into {path}: a {path.suffix} has no sound track, write an .mp4")
     writer = _write_mp4 if path.suffix.lower() == ".mp4" else _write_gif
     with atomic_path(path) as tmp:
         n = writer(str(tmp), frames, fps)
         if n == 0:
             raise RenderError(f"no frames to write to {path}: check the frame range")
+        if audio is not None:
+            _mux_audio(str(tmp), audio, n / fps)
     return n
 
 

@@ -21,6 +21,7 @@ import torch
 
 from dreamavatar.body import retarget
 from dreamavatar.body.base import BodyModel, BodyOutput
+from dreamavatar.body.face import FacePose, apply_head, effective_curves, fold_offsets
 from dreamavatar.body.skeleton import NUM_JOINTS, a_pose, forward_kinematics
 
 log = logging.getLogger(__name__)
@@ -186,6 +187,17 @@ class AnnyBody(BodyModel):
         self.register_buffer("_canonical_inv", data["canonical_inv"], persistent=False)  # V x 4 x 4
         self.register_buffer("_canonical_joint_inv", data["canonical_joint_inv"], persistent=False)  # 24 x 4 x 4
         self._canonical_cache: BodyOutput | None = None
+        self._phenotype = phenotype
+        self._face: dict[str, torch.Tensor] | None = None  # anny's ARKit offsets, read on first use (anny_face.py)
+
+    def face_offsets(self, curves: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rest-frame offsets of the vertices the ARKit curves move: curves B x 52 -> (index K, offsets B x K x 3)."""
+        if self._face is None or self._face["basis"].device != self.rest_vertices.device:
+            from dreamavatar.body.anny_face import anny_face_data
+
+            self._face = {k: v.to(self.rest_vertices.device) for k, v in anny_face_data(self._phenotype).items()}
+        basis = self._face["basis"]
+        return self._face["index"], torch.einsum("bk,kvd->bvd", curves.to(basis), basis)
 
     @property
     def faces(self) -> torch.Tensor:  # F x 3
@@ -200,9 +212,14 @@ class AnnyBody(BodyModel):
         return BodyOutput(**{k: v.clone() for k, v in vars(cached).items()})
 
     def forward(
-        self, pose: torch.Tensor, transl: torch.Tensor | None = None, shape: torch.Tensor | None = None
+        self,
+        pose: torch.Tensor,
+        transl: torch.Tensor | None = None,
+        shape: torch.Tensor | None = None,
+        face: FacePose | None = None,
     ) -> BodyOutput:
-        """pose: B x 24 x 3 axis-angle (SMPL order); transl: B x 3. The shape is fixed at construction (Config)."""
+        """pose: B x 24 x 3 axis-angle (SMPL order); transl: B x 3; face: ARKit curves (all 52 applied, eye rotations
+        as gaze curves) and a head rotation. The shape is fixed at construction (Config)."""
         from dreamavatar.errors import UserError
 
         if shape is not None:
@@ -211,8 +228,13 @@ class AnnyBody(BodyModel):
             raise UserError(f"pose must be B x 24 x 3 axis-angle (SMPL order), got {tuple(pose.shape)}")
         pose = pose.to(self.rest_vertices)
         transl = None if transl is None else transl.to(pose).reshape(-1, 3)
+        face = None if face is None else face.to(pose)
+        pose = apply_head(pose, None if face is None else face.head)
         joints, T = bone_transforms(pose, transl, self.rest_joints, self.correction, self.rest_heads)
         blend = vertex_blend(self.weights, T)  # B x V x 4 x 4, anny rest -> posed
+        curves = effective_curves(face, pose.shape[0])
+        if curves is not None:
+            blend = fold_offsets(blend, *self.face_offsets(curves))
         vertices = (blend[..., :3, :3] @ self.rest_vertices.unsqueeze(-1)).squeeze(-1) + blend[..., :3, 3]
         return BodyOutput(
             vertices=vertices,

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from dreamavatar.body.face import FacePose
+
 
 @dataclass
 class BodyOutput:
@@ -22,7 +24,8 @@ class BodyOutput:
     keypoints:         B x 18 x 3  OpenPose COCO-18 keypoints (world), order of `renderers.openpose.KEYPOINT_NAMES`
     weights:           V x 24      skinning weights over the SMPL joints, rows sum to 1
     joint_transforms:  B x 24 x 4 x 4  canonical -> posed, per SMPL joint
-    vertex_transforms: B x V x 4 x 4   canonical -> posed, per vertex (blend of the bones that skin it)
+    vertex_transforms: B x V x 4 x 4   canonical -> posed, per vertex (blend of the bones that skin it, after the
+                       vertex's face offset when the pose carries a `face.FacePose`: the canonical body is neutral-faced)
     """
 
     vertices: torch.Tensor
@@ -46,10 +49,27 @@ class BodyModel(nn.Module):
     name: str = "base"
 
     def forward(
-        self, pose: torch.Tensor, transl: torch.Tensor | None = None, shape: torch.Tensor | None = None
+        self,
+        pose: torch.Tensor,
+        transl: torch.Tensor | None = None,
+        shape: torch.Tensor | None = None,
+        face: FacePose | None = None,
     ) -> BodyOutput:
-        """pose: B x 24 x 3 axis-angle (SMPL order, joint 0 = global orientation); transl: B x 3; shape: model's own."""
+        """pose: B x 24 x 3 axis-angle (SMPL order, joint 0 = global orientation); transl: B x 3; shape: model's own;
+        face: ARKit curves, head and eye rotations (`face.py`), each body applying what its rig can."""
         raise NotImplementedError
+
+    def face_basis(self) -> torch.Tensor:
+        """Canonical-frame offsets 52 x V x 3 of each ARKit curve at 1 on the canonical body (order of
+        `face.ARKIT_NAMES`; zero rows for curves the body does not move): what exports turn into morph targets."""
+        from dreamavatar.body.face import NUM_CURVES
+        from dreamavatar.body.skeleton import a_pose
+
+        with torch.no_grad():
+            base = self.canonical().vertices[0]
+            curves = torch.eye(NUM_CURVES, dtype=base.dtype, device=base.device)
+            rows = [self.forward(a_pose(len(c)).to(base), face=FacePose(curves=c)).vertices - base for c in curves.split(13)]
+        return torch.cat(rows)
 
     def canonical(self) -> BodyOutput:
         """The body in the canonical A-pose, zero translation (B = 1)."""

@@ -6,7 +6,8 @@ SMPL_NEUTRAL.npz (or SMPL_MALE.npz / SMPL_FEMALE.npz). Official `.pkl` files nee
 Python 3.11: `convert_pkl_to_npz` (or `python -m dreamavatar.body.smpl_body FILE.pkl`) writes the `.npz` without it.
 
 SMPL's frame is already ours (y up, faces +z, left +x); the body is shifted so that its rest pelvis joint is at the
-origin.
+origin. SMPL has no face rig: of the face curves it applies `jawOpen` only, as a rotation of its lower face about a
+jaw hinge (`face.JawHinge`), and the head rotation; the other 51 curves and eye rotations are ignored.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import roma
 import torch
 
 from dreamavatar.body.base import BodyModel, BodyOutput
+from dreamavatar.body.face import CURVE_INDEX, FacePose, JawHinge, apply_head, fold_offsets
 from dreamavatar.body.skeleton import NUM_JOINTS, PARENTS, a_pose, forward_kinematics
 from dreamavatar.errors import UserError
 from dreamavatar.io import atomic_write
@@ -144,6 +146,8 @@ class SMPLBody(BodyModel):
         self.register_buffer("rest_joints", joints[0], persistent=False)  # 24 x 3, T-pose
         self.register_buffer("_canonical_inv", canon_inv.to(f32), persistent=False)  # 1 x V x 4 x 4
         self.register_buffer("_canonical_joint_inv", joint_canon_inv.to(f32), persistent=False)  # 1 x 24 x 4 x 4
+        nose = self.rest_vertices[OPENPOSE_SOURCES[0][1][0]]
+        self.jaw = JawHinge.from_rest(self.rest_vertices, self.weights[:, 15], self.rest_joints[15], nose)
 
     @property
     def faces(self) -> torch.Tensor:  # F x 3
@@ -184,13 +188,20 @@ class SMPLBody(BodyModel):
         return torch.linalg.inv(A), torch.linalg.inv(T)
 
     def forward(
-        self, pose: torch.Tensor, transl: torch.Tensor | None = None, shape: torch.Tensor | None = None
+        self,
+        pose: torch.Tensor,
+        transl: torch.Tensor | None = None,
+        shape: torch.Tensor | None = None,
+        face: FacePose | None = None,
     ) -> BodyOutput:
-        """pose: B x 24 x 3 axis-angle; transl: B x 3; shape: betas B x S (default: the model's, zeros)."""
+        """pose: B x 24 x 3 axis-angle; transl: B x 3; shape: betas B x S (default: the model's, zeros); face: the head
+        rotation and `jawOpen` (the jaw hinge of the default shape) are applied, the rest of it ignored."""
         if pose.ndim != 3 or pose.shape[1:] != (NUM_JOINTS, 3):
             raise UserError(f"pose must be B x 24 x 3 axis-angle (SMPL order), got {tuple(pose.shape)}")
         pose = pose.to(self.v_template)
         transl = None if transl is None else transl.to(pose).reshape(-1, 3)
+        face = None if face is None else face.to(pose)
+        pose = apply_head(pose, None if face is None else face.head)
         if shape is None:
             rest, joints = self.rest_vertices[None], self.rest_joints
             canon_inv, joint_canon_inv = self._canonical_inv, self._canonical_joint_inv
@@ -200,6 +211,9 @@ class SMPLBody(BodyModel):
             rest, joints = self._shaped(betas)
             canon_inv, joint_canon_inv = self._canonical_inverse(rest, joints)
         posed_joints, T, A = self._skin(pose, joints, transl)
+        if face is not None and face.curves is not None:
+            jaw = face.curves.reshape(-1, len(CURVE_INDEX))[:, CURVE_INDEX["jawOpen"]].expand(pose.shape[0])
+            A = fold_offsets(A, self.jaw.index, self.jaw.offsets(rest[0], jaw))
         vertices = (A[..., :3, :3] @ rest.unsqueeze(-1)).squeeze(-1) + A[..., :3, 3]
         return BodyOutput(
             vertices=vertices,

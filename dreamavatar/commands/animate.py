@@ -1,18 +1,22 @@
-"""`dreamavatar animate RUN_DIR --motion FILE_OR_BUILTIN`: a video of the avatar performing a motion."""
+"""`dreamavatar animate RUN_DIR --motion FILE_OR_BUILTIN`: a video of the avatar performing a motion; with --speech,
+--say, --emotion or --face its face moves too (speech also goes into the video's sound track)."""
 
 from __future__ import annotations
 
 import argparse
-import sys
+
+from dreamavatar.commands.face_options import add_face_arguments
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("animate", help="render an avatar performing a motion to mp4", description=__doc__)
     p.add_argument("run_dir", help="the --out folder of a `dreamavatar generate` run")
-    p.add_argument("--motion", required=True, help="a built-in motion (see `dreamavatar motions`) or a motion file")
+    p.add_argument("--motion", default=None,
+                   help="a built-in motion (see `dreamavatar motions`) or a motion file (default with a face input: idle)")
     p.add_argument("--fps", type=float, default=None, help="frame rate of a motion file that records none (default 30)")
-    p.add_argument("--camera", choices=("fixed", "orbit"), default="fixed",
-                   help="fixed: a level camera at --view that follows the body; orbit: one turn over the clip")
+    p.add_argument("--camera", choices=("fixed", "orbit", "portrait"), default="fixed",
+                   help="fixed: a level camera at --view that follows the body; orbit: one turn over the clip; "
+                        "portrait: head and shoulders from --view, following the head")
     p.add_argument("--view", choices=("front", "side", "back"), default="front", help="azimuth of the fixed camera")
     p.add_argument("--frames", default=None, metavar="A:B", help="half-open frame range, e.g. 0:16")
     p.add_argument("--size", type=int, default=256, help="pixels per panel, a multiple of 16 (default 256)")
@@ -20,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bake", type=float, default=0.01, metavar="METRES",
                    help="bake the canonical field to a grid of this cell size for speed (0: off; default 0.01)")
     p.add_argument("--out", default=None, help="output .mp4 (default RUN_DIR/animate-<motion>.mp4)")
+    add_face_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -35,16 +40,29 @@ def run(args: argparse.Namespace) -> int:
 
     from dreamavatar.animation import render_motion
     from dreamavatar.avatar import load_avatar
-    from dreamavatar.motion import load_motion
-    from renderers.video import write_video
+    from dreamavatar.commands.face_options import inputs_from_args
+    from dreamavatar.errors import UserError
+    from dreamavatar.face.inputs import apply_face
+    from dreamavatar.motion import load_motion, parse_frame_range
+    from renderers.video import check_video_path, write_video
 
     check_size(args.size)
+    face = inputs_from_args(args)
+    if args.motion is None and not face.any():
+        raise UserError("give --motion (a built-in name or a file), or a face input (--speech, --say, --face)")
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        check_video_path(out)
     loaded = load_avatar(args.run_dir, bake=args.bake)
-    motion = load_motion(args.motion, fps=args.fps)
+    motion = load_motion(args.motion or "idle", fps=args.fps)
+    motion, sound = apply_face(motion, face)
+    start = 0
     if args.frames:
+        start = range(len(motion))[slice(*parse_frame_range(args.frames))].start
         motion = motion.frames(args.frames)
-    out = Path(args.out) if args.out else Path(args.run_dir) / f"animate-{Path(str(motion.name)).stem}.mp4"
+    out = out or Path(args.run_dir) / f"animate-{Path(str(motion.name)).stem}.mp4"
     frames = render_motion(loaded, motion, args.size, camera=args.camera, view=args.view, skeleton=args.skeleton)
-    write_video(out, frames, fps=motion.fps)
+    audio = None if sound is None else (sound.samples[int(round(start / motion.fps * sound.rate)) :], sound.rate)
+    write_video(out, frames, fps=motion.fps, audio=audio)
     print(out)
     return 0

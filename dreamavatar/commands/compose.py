@@ -1,5 +1,5 @@
-"""`dreamavatar compose SCENE.yaml`: several avatars with their own motions in one video (format: dreamavatar/scene.py
-and the README)."""
+"""`dreamavatar compose SCENE.yaml`: several avatars with their own motions (and faces, each its own speech) in one
+video with their speech mixed into its sound track (format: dreamavatar/scene.py and the README)."""
 
 from __future__ import annotations
 
@@ -16,12 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from dreamavatar.scene import load_scene, render_scene
-    from renderers.video import write_video
+    from dreamavatar.scene import load_scene, render_scene_with_sound
+    from renderers.video import check_video_path, write_video
 
     cfg = load_scene(args.scene)
-    out = Path(args.out) if args.out else Path(args.scene).with_suffix(".mp4")
-    frames, _ = render_scene(cfg)
-    write_video(out, frames, fps=cfg.fps)
+    out = check_video_path(Path(args.out) if args.out else Path(args.scene).with_suffix(".mp4"))
+    frames, _, audio = render_scene_with_sound(cfg)
+    write_video(out, frames, fps=cfg.fps, audio=audio)
     print(out)
     return 0

@@ -1,5 +1,6 @@
-"""Read motion files into `Motion`: AMASS npz, AIST++ pkl, SMPL-X 265-column npy, BVH and the project's own npz.
+"""Read motion files into `Motion`: AMASS npz, AIST++ pkl, SMPL-X 265-column npy, BVH and the project's own npz/json.
 
+The project's own files and AMASS SMPL-X files (jaw -> `jawOpen`, eye rotations) also give the motion a face track.
 Every loader returns world-frame motions (y up, the body faces +z) in SMPL's 24-joint axis-angle format.
 Translation convention (all formats): x and z are made relative to the first frame, so a clip starts above the
 origin; y is shifted once for the whole clip so its lowest sole point stands on the floor of the rest skeleton
@@ -20,6 +21,7 @@ import roma
 import torch
 
 from dreamavatar.errors import UserError
+from dreamavatar.motion.face import track_from_arrays
 from dreamavatar.motion.ground import anchor_translation, ground_each_frame
 from dreamavatar.motion.motion import DEFAULT_FPS, Motion, single_thread
 
@@ -27,7 +29,8 @@ log = logging.getLogger(__name__)
 
 AIST_FPS = 60.0
 SMPLX_COLUMNS = 265
-FORMATS = "a built-in name, .npz (AMASS or dreamavatar), .pkl (AIST++), .npy (SMPL-X 265 columns) or .bvh"
+FORMATS = "a built-in name, .npz (AMASS or dreamavatar), .json (dreamavatar), .pkl (AIST++), .npy (SMPL-X 265 columns) or .bvh"
+SMPLX_AMASS_COLUMNS = 165  # AMASS SMPL-X poses: root 0:3, body 3:66, jaw 66:69, eyes 69:75, hands 75:165
 
 
 def load_motion(spec: str | Path, fps: float | None = None) -> Motion:
@@ -74,6 +77,8 @@ def _load_npz(path: Path, fps: float) -> Motion:
         return _from_project(path, data)
     if poses is not None and "trans" in data:
         return _from_amass(path, data, fps)
+    if "face_curves" in data:
+        raise UserError(f"motion file {path} holds face curves but no body poses: give it with --face instead")
     raise UserError(
         f"motion file {path} has keys {sorted(data)}: expected AMASS keys (poses F x >=66, trans F x 3, "
         "mocap_framerate) or dreamavatar keys (poses F x 24 x 3, transl F x 3, fps, name)"
@@ -84,10 +89,29 @@ def _from_project(path: Path, data: dict[str, np.ndarray]) -> Motion:
     poses = _array(path, "poses", data["poses"], (None, 24, 3))
     transl = _array(path, "transl", data["transl"], (poses.shape[0], 3))
     name = str(data["name"]) if "name" in data else path.stem
-    fps = float(data["fps"])
+    fps = float(np.asarray(data["fps"]))
     if not math.isfinite(fps) or fps <= 0:
         raise UserError(f"motion file {path} has fps {fps}: expected a positive frame rate")
-    return Motion(poses, transl, fps, name)
+    return Motion(poses, transl, fps, name, track_from_arrays(path, data, fps))
+
+
+def _load_json(path: Path, fps: float) -> Motion:
+    import json
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise UserError(f"motion file {path} is not readable JSON ({e}): fix it or write it with Motion.save") from None
+    if not isinstance(data, dict) or "poses" not in data:
+        hint = "give it with --face instead" if isinstance(data, dict) and "face" in data else "see the README"
+        raise UserError(f"motion file {path} has no `poses` (F x 24 x 3): {hint}")
+    try:
+        arrays = {k: np.asarray(data[k], dtype=np.float64) for k in ("poses", "transl") if k in data}
+    except (TypeError, ValueError):
+        raise UserError(f"motion file {path}: poses/transl must be lists of numbers") from None
+    arrays.setdefault("transl", np.zeros((len(arrays["poses"]), 3)))
+    rest = {k: v for k, v in data.items() if k not in arrays}
+    return _from_project(path, {**rest, **arrays, "fps": data.get("fps", fps)})
 
 
 def _from_amass(path: Path, data: dict[str, np.ndarray], fps: float) -> Motion:
@@ -107,7 +131,27 @@ def _from_amass(path: Path, data: dict[str, np.ndarray], fps: float) -> Motion:
     R = roma.rotvec_to_rotmat(torch.tensor([-math.pi / 2, 0.0, 0.0], dtype=torch.float64))
     poses[:, 0] = roma.rotmat_to_rotvec(R @ roma.rotvec_to_rotmat(poses[:, 0]))
     transl = transl @ R.T
-    return _finish(poses, transl, fps, path.stem)
+    motion = _finish(poses, transl, fps, path.stem)
+    motion.face = _amass_face(path, data, raw, fps)
+    return motion
+
+
+def _amass_face(path: Path, data: dict[str, np.ndarray], raw: torch.Tensor, fps: float):
+    """SMPL-X's jaw (rotation about +x opens it) as `jawOpen` and its eye rotations, or None for SMPL/SMPL-H."""
+    from dreamavatar.body.face import CURVE_INDEX, JAW_OPEN_ANGLE, NUM_CURVES
+    from dreamavatar.motion.face import FaceTrack
+
+    F = raw.shape[0]
+    if "pose_jaw" in data:
+        jaw = _array(path, "pose_jaw", data["pose_jaw"], (F, 3))
+        eyes = _array(path, "pose_eye", data["pose_eye"], (F, 6)) if "pose_eye" in data else None
+    elif raw.shape[1] == SMPLX_AMASS_COLUMNS:
+        jaw, eyes = raw[:, 66:69], raw[:, 69:75]
+    else:
+        return None
+    curves = torch.zeros(F, NUM_CURVES, dtype=torch.float64)
+    curves[:, CURVE_INDEX["jawOpen"]] = (jaw[:, 0] / JAW_OPEN_ANGLE).clamp(0, 1)
+    return FaceTrack(curves, fps, None, None if eyes is None else eyes.reshape(F, 2, 3))
 
 
 # ---------------------------------------------------------------- pkl: AIST++
@@ -183,6 +227,7 @@ def _load_bvh(path: Path, fps: float) -> Motion:
 
 _LOADERS: dict[str, Callable[[Path, float], Motion]] = {
     ".npz": _load_npz,
+    ".json": _load_json,
     ".pkl": _load_pkl,
     ".pickle": _load_pkl,
     ".npy": _load_npy,

@@ -1,4 +1,5 @@
-"""The `Motion` type: a sequence of SMPL 24-joint poses with a root translation and a frame rate."""
+"""The `Motion` type: a sequence of SMPL 24-joint poses with a root translation, a frame rate and optionally a face
+track (ARKit curves, head and eye rotations, `face.py`)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ import numpy as np
 import roma
 import torch
 
+from dreamavatar.body.face import FacePose
 from dreamavatar.body.skeleton import NUM_JOINTS, forward_kinematics
 from dreamavatar.errors import UserError
+from dreamavatar.motion.face import FaceTrack
 
 DEFAULT_FPS = 30.0
 
@@ -25,12 +28,14 @@ class Motion:
     transl: F x 3 float32 root translation in metres (world: y up, the body faces +z)
     fps:    frames per second
     name:   a short label (the built-in's name or the file's stem)
+    face:   optional FaceTrack with one frame per body frame (same fps)
     """
 
     poses: torch.Tensor
     transl: torch.Tensor
     fps: float = DEFAULT_FPS
     name: str = "motion"
+    face: FaceTrack | None = None
 
     def __post_init__(self) -> None:
         self.poses = torch.as_tensor(self.poses, dtype=torch.float32).reshape(-1, NUM_JOINTS, 3)
@@ -40,6 +45,8 @@ class Motion:
             raise ValueError(f"poses has {self.poses.shape[0]} frames but transl has {self.transl.shape[0]}")
         if not self.fps > 0:
             raise ValueError(f"fps must be positive, got {self.fps}")
+        if self.face is not None and (len(self.face) != self.poses.shape[0] or abs(self.face.fps - self.fps) > 1e-6):
+            self.face = self.face.resample(self.fps, self.poses.shape[0])
 
     def __len__(self) -> int:
         return self.poses.shape[0]
@@ -62,7 +69,7 @@ class Motion:
         if not fps > 0:
             raise UserError(f"frame rate {fps} is not positive: give a frame rate such as 30")
         if abs(fps - self.fps) < 1e-9:
-            return Motion(self.poses.clone(), self.transl.clone(), fps, self.name)
+            return Motion(self.poses.clone(), self.transl.clone(), fps, self.name, self.face)
         n = int(np.floor(self.duration * fps + 1e-6)) + 1
         src = torch.arange(n, dtype=torch.float64) * (self.fps / fps)
         i0 = src.floor().long().clamp(max=len(self) - 1)
@@ -71,7 +78,8 @@ class Motion:
         q = roma.rotvec_to_unitquat(self.poses)  # F x 24 x 4 (xyzw)
         qi = slerp(q[i0], q[i1], w[:, None])
         transl = torch.lerp(self.transl[i0], self.transl[i1], w[:, None])
-        return Motion(roma.unitquat_to_rotvec(qi), transl, fps, self.name)
+        face = None if self.face is None else self.face.resample(fps, n)
+        return Motion(roma.unitquat_to_rotvec(qi), transl, fps, self.name, face)
 
     def slice(self, start: int | None = None, stop: int | None = None) -> Motion:
         """Frames [start, stop) with Python slice semantics (negative indices count from the end)."""
@@ -81,7 +89,29 @@ class Motion:
                 f"frames {'' if start is None else start}:{'' if stop is None else stop} select no frame of motion "
                 f"'{self.name}' ({len(self)} frames): give a range inside 0:{len(self)}"
             )
-        return Motion(self.poses[idx.start : idx.stop], self.transl[idx.start : idx.stop], self.fps, self.name)
+        face = None if self.face is None else self.face.index(idx)
+        return Motion(self.poses[idx.start : idx.stop], self.transl[idx.start : idx.stop], self.fps, self.name, face)
+
+    def face_pose(self, start: int, stop: int | None = None) -> FacePose | None:
+        """The face inputs of frames [start, stop) (one frame by default) for the body, or None without a face."""
+        return None if self.face is None else self.face.pose(start, stop)
+
+    def loop(self, frames: int) -> Motion:
+        """`frames` frames of this motion played again and again (x and z of each repeat continue from where the
+        last one ended, so a walk keeps walking); the face track, if any, is looped with it."""
+        idx = torch.arange(frames) % len(self)
+        shift = self.transl[-1] - self.transl[0]
+        shift[1] = 0  # heights repeat; horizontal travel accumulates
+        transl = self.transl[idx] + (torch.arange(frames) // len(self))[:, None].float() * shift
+        face = None if self.face is None else self.face.index(idx)
+        return Motion(self.poses[idx], transl, self.fps, self.name, face)
+
+    def with_face(self, face: FaceTrack) -> Motion:
+        """This body motion with `face`, resampled to the motion's rate; the body is looped (or cut) to the face's
+        length, since speech and face captures set how long a clip is."""
+        face = face.resample(self.fps)
+        body = self.loop(len(face)) if len(face) != len(self) else self
+        return Motion(body.poses, body.transl, self.fps, self.name, face)
 
     def frames(self, spec: str) -> Motion:
         """Frames selected by a half-open range "A:B" like a Python slice: "0:16", "10:", ":-5", ":"."""
@@ -89,11 +119,20 @@ class Motion:
         return self.slice(start, stop)
 
     def save(self, path: str | Path) -> Path:
-        """Write the project's npz (poses F x 24 x 3, transl F x 3, fps, name) atomically; returns the path."""
+        """Write the project's motion file atomically: .npz (poses F x 24 x 3, transl F x 3, fps, name, and the face
+        keys of `face.py` when there is a face) or .json (the same, as lists; curves by name). Returns the path."""
+        import json
+
         from dreamavatar.io import atomic_write
 
+        path = Path(path)
+        if path.suffix.lower() == ".json":
+            doc = {"name": self.name, "fps": self.fps, "poses": self.poses.tolist(), "transl": self.transl.tolist()}
+            doc.update({} if self.face is None else self.face.json_dict())
+            return atomic_write(path, lambda f: f.write(json.dumps(doc).encode()))
         arrays = dict(poses=self.poses.numpy(), transl=self.transl.numpy(), fps=np.float64(self.fps),
                       name=np.array(self.name))  # fmt: skip
+        arrays.update({} if self.face is None else self.face.arrays())
         return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
