@@ -301,3 +301,87 @@ def test_smpl_keeps_betas_zero():
 
     assert body_options("smpl", parse_prompt("a very fat man"), "/x") == {"smpl_dir": "/x"}
     assert body_options("anny", parse_prompt("a very fat man"))["weight"] > 0.9
+
+
+# ---------------------------------------------------------------- talking avatars (README: Talking avatars)
+
+needs_speech = pytest.mark.skipif(
+    __import__("shutil").which("espeak-ng") is None or __import__("importlib").util.find_spec("pocketsphinx") is None,
+    reason="needs espeak-ng and pocketsphinx (pip install 'dreamavatar[speech]')",
+)
+
+
+def _streams(path: Path) -> dict[str, dict]:
+    import shutil
+    import subprocess
+
+    if shutil.which("ffprobe") is None:
+        pytest.skip("needs ffprobe (apt-get install ffmpeg)")
+    r = subprocess.run(["ffprobe", "-v", "error", "-show_streams", "-of", "json", str(path)],
+                       capture_output=True, text=True, check=True)  # fmt: skip
+    return {s["codec_type"]: s for s in json.loads(r.stdout)["streams"]}
+
+
+@needs_speech
+def test_portrait_video_says_a_sentence_with_its_sound(run_dir, tmp_path, capsys):
+    from dreamavatar.motion import load_motion
+
+    idle = load_motion("idle").resample(15.0).save(tmp_path / "idle15.npz")  # 15 fps keeps the test short
+    out = tmp_path / "talk.mp4"
+    assert main(["animate", str(run_dir), "--motion", str(idle), "--say", "Hello there, how are you?", "--camera",
+                 "portrait", "--size", "32", "--bake", "0.02", "--out", str(out)]) == 0  # fmt: skip
+    assert capsys.readouterr().out.strip() == str(out)
+    streams = _streams(out)
+    video, audio = streams["video"], streams["audio"]
+    frames = int(video["nb_frames"])
+    assert frames > 15 and abs(float(video["duration"]) - frames / 15) < 1e-3
+    assert abs(float(audio["duration"]) - frames / 15) <= 1 / 15  # sound and picture end together
+
+
+def test_the_nerf_face_follows_the_jaw(run_dir):
+    """From the side, the avatar's rendered silhouette around the face matches the posed mesh with the jaw open
+    better than the closed one (the deformation carries the density with the face offsets)."""
+    from dreamavatar.animation import PORTRAIT_FOV, head_targets
+    from dreamavatar.avatar import load_avatar
+    from dreamavatar.body.face import CURVE_INDEX, NUM_CURVES, FacePose
+    from dreamavatar.motion import load_motion
+    from dreamavatar.motion.face import FaceTrack
+    from renderers.cameras import orbit_cameras
+    from renderers.raycast import mesh_silhouette
+
+    loaded = load_avatar(run_dir)
+    still = load_motion("idle").slice(0, 1)
+    c = torch.zeros(1, NUM_CURVES)
+    c[0, CURVE_INDEX["jawOpen"]] = 1.0
+    still.face = FaceTrack(c, still.fps)
+    cam = orbit_cameras(0.6, 90.0, 90.0, PORTRAIT_FOV, 64, head_targets(loaded, still))
+    masks, opacity = [], []
+    for face in (None, FacePose(curves=c)):
+        out = loaded.pose(still.poses, still.transl, face)
+        masks.append(mesh_silhouette(cam, out.vertices.float(), out.faces)[0].numpy())
+        opacity.append(loaded.render(out, cam)["opacity"][0].numpy() > 0.5)
+    changed = masks[0] != masks[1]
+    assert changed.sum() > 30  # the chin's silhouette moves
+    open_iou, closed_iou = _iou(opacity[1], masks[1]), _iou(opacity[1], masks[0])
+    assert open_iou > closed_iou
+    assert (opacity[1] == masks[1])[changed].mean() > 0.7  # where the mesh moved, the NeRF moved with it
+
+
+@needs_speech
+def test_compose_gives_each_avatar_its_own_speech(run_dir, tmp_path):
+    from dreamavatar.face.audio import load_audio
+
+    scene = tmp_path / "talk.yaml"
+    scene.write_text(
+        f"fps: 10\nsize: [48, 32]\nbake: 0.02\ncamera:\n  kind: fixed\n  radius: 4.0\n"
+        f"avatars:\n  - run: {run_dir}\n    motion: idle\n    position: [-0.5, 0, 0]\n    emotion: happy\n"
+        f"  - run: {run_dir}\n    motion: idle\n    position: [0.5, 0, 0]\n    say: Good morning.\n    offset: 0.5\n"
+    )
+    out = tmp_path / "talk.mp4"
+    assert main(["compose", str(scene), "--out", str(out)]) == 0
+    streams = _streams(out)
+    frames = int(streams["video"]["nb_frames"])
+    assert abs(float(streams["audio"]["duration"]) - frames / 10) <= 1 / 10
+    sound = load_audio(out, rate=16000).samples
+    quiet, speech = sound[: int(0.45 * 16000)], sound[int(0.5 * 16000) :]
+    assert np.sqrt((quiet**2).mean()) < 0.01 < np.sqrt((speech**2).mean())  # the speaker starts at its offset
