@@ -385,3 +385,35 @@ def test_compose_gives_each_avatar_its_own_speech(run_dir, tmp_path):
     sound = load_audio(out, rate=16000).samples
     quiet, speech = sound[: int(0.45 * 16000)], sound[int(0.5 * 16000) :]
     assert np.sqrt((quiet**2).mean()) < 0.01 < np.sqrt((speech**2).mean())  # the speaker starts at its offset
+
+
+@needs_speech
+def test_export_glb_carries_arkit_morph_targets_and_their_weights(run_dir, tmp_path):
+    """`export --rigged --speech`: 52 morph targets named as ARKit names them, read back with pygltflib, a weight
+    animation whose jawOpen track equals the speech curves, and a jawOpen target that lowers the mesh's chin."""
+    import shutil
+    import subprocess
+
+    from dreamavatar.body.face import ARKIT_NAMES, CURVE_INDEX
+    from dreamavatar.export.morph import read_morphs
+    from dreamavatar.face.audio import load_audio
+    from dreamavatar.face.speech import SpeechConfig, speech_track
+
+    wav = tmp_path / "hi.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), "Hello, I am talking."], check=True)
+    glb = tmp_path / "talk.glb"
+    assert main(["export", str(run_dir), "--format", "glb", "--rigged", "--speech", str(wav), "--resolution", "64",
+                 "--out", str(glb)]) == 0  # fmt: skip
+    m = read_morphs(glb)
+    assert tuple(m["names"]) == ARKIT_NAMES and m["offsets"].shape[0] == 52
+    expected = speech_track(load_audio(wav, rate=None), None, SpeechConfig(fps=30.0)).curve("jawOpen").numpy()
+    jaw = CURVE_INDEX["jawOpen"]
+    np.testing.assert_allclose(m["weights"][:, jaw], expected, atol=1e-6)
+    down = m["offsets"][jaw][:, 1]
+    assert down.min() < -0.01 and (down > 0.005).sum() == 0  # the chin goes down, nothing goes up much
+    validator = Path(__file__).resolve().parents[1] / ".cache/gltf-validator/node_modules/gltf-validator"
+    if shutil.which("node") and validator.is_dir():
+        script = ("const v=require(process.argv[1]);v.validateBytes(new Uint8Array(require('fs')"
+                  ".readFileSync(process.argv[2]))).then(r=>console.log(r.issues.numErrors))")  # fmt: skip
+        r = subprocess.run(["node", "-e", script, str(validator), str(glb)], capture_output=True, text=True)
+        assert r.stdout.strip() == "0", r.stdout + r.stderr  # the Khronos validator finds no error

@@ -84,3 +84,40 @@ def test_threejs_loads_and_shows_the_rigged_avatar(server):
     ys, xs = np.nonzero(red)
     # standing figure in the middle: taller than wide, centred horizontally
     assert np.ptp(ys) > np.ptp(xs) * 0.9 and abs(xs.mean() - 128) < 25
+
+
+def test_threejs_plays_the_arkit_morph_targets(server, anny_body):
+    """anny's own mesh exported with its 52 ARKit targets and a jawOpen 0 -> 1 weight animation: three.js finds the
+    targets by name, and a close-up at the frame where jawOpen is 1 shows the lower lip and chin (painted green)
+    dropped, the mouth open."""
+    from dreamavatar.body.face import ARKIT_NAMES, CURVE_INDEX
+    from dreamavatar.export.morph import face_morph_targets
+    from tests.test_face_body import lip_vertices
+
+    folder, url = server
+    canonical = anny_body.canonical()
+    v = canonical.vertices[0].double().numpy()
+    weights = np.zeros((3, len(ARKIT_NAMES)))
+    weights[1:, CURVE_INDEX["jawOpen"]] = 1.0  # t = 0 s closed, t = 1 s open (and held: a looping clip wraps at its end)
+    morph = face_morph_targets(anny_body, v, weights, fps=1.0)
+    jaw = np.linalg.norm(morph.offsets[CURVE_INDEX["jawOpen"]], axis=1) > 0.025  # lower lip and chin
+    colors = np.tile([[0.85, 0.15, 0.15]], (len(v), 1))
+    colors[jaw] = [0.1, 0.8, 0.1]
+    mesh = RiggedMesh(v, canonical.faces.numpy(), colors, canonical.joints[0].double().numpy(),
+                      canonical.weights.double().numpy())  # fmt: skip
+    write_glb(folder / "face.glb", mesh, rigged=True, morph=morph)
+    _, lower = lip_vertices(anny_body)
+    x, y, z = v[lower]
+    shots = {}
+    for t in (0, 1):
+        page = f"{url}/viewer.html?glb=face.glb&w=256&h=256&t={t}&target={x},{y},{z}&dist=0.35&az=0"
+        title = _chromium(["--dump-dom", page], folder)
+        assert f"morphs=52 jawOpen={t}.00" in title, title
+        _chromium(["--window-size=256,256", f"--screenshot={folder / f'face{t}.png'}", page], folder)
+        img = np.asarray(Image.open(folder / f"face{t}.png").convert("RGB")).astype(int)
+        shots[t] = (img[..., 1] > 120) & (img[..., 0] < 110) & (img[..., 2] < 110)  # green: lower lip and chin
+    cols = slice(108, 148)  # the middle of the face
+    top = {t: np.nonzero(s[:, cols].any(1))[0].min() for t, s in shots.items()}
+    assert shots[0].sum() > 200 and shots[1].sum() > 200, {t: s.sum() for t, s in shots.items()}
+    # the lower lip drops about 3.4 cm: about 34 px at this distance (fov 40 degrees, 256 px)
+    assert top[1] - top[0] > 15, top

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import logging
 import math
 import os
@@ -124,8 +125,11 @@ def _cache_file(phenotype: tuple[float, ...]) -> Path:
 
     shape = hashlib.sha1(repr(phenotype).encode()).hexdigest()[:8]
     code = hashlib.sha1(anny.__version__.encode())
-    for source in (__file__, retarget.__file__):  # any change to the code that builds the data invalidates it
-        code.update(Path(source).read_bytes())
+    # any change to the code that builds the data invalidates it (and only that: the forward pass may change freely)
+    for fn in (_build_rig_data, bone_transforms, vertex_blend):
+        code.update(inspect.getsource(fn).encode())
+    code.update(Path(retarget.__file__).read_bytes())
+    code.update(repr(_OPENPOSE_FROM_COCO).encode())
     return get_anny_cache_path() / "dreamavatar" / f"anny_body_{shape}_{code.hexdigest()[:12]}.pt"
 
 
@@ -195,7 +199,9 @@ class AnnyBody(BodyModel):
         if self._face is None or self._face["basis"].device != self.rest_vertices.device:
             from dreamavatar.body.anny_face import anny_face_data
 
-            self._face = {k: v.to(self.rest_vertices.device) for k, v in anny_face_data(self._phenotype).items()}
+            frame = tuple(tuple(row) for row in ANNY_TO_WORLD.tolist())
+            data = anny_face_data(self._phenotype, PHENOTYPES, frame)
+            self._face = {k: v.to(self.rest_vertices.device) for k, v in data.items()}
         basis = self._face["basis"]
         return self._face["index"], torch.einsum("bk,kvd->bvd", curves.to(basis), basis)
 

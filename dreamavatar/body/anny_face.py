@@ -24,23 +24,25 @@ log = logging.getLogger(__name__)
 MOVES = 1e-5  # metres: an offset below this is no offset
 
 
-def _build(phenotype: tuple[float, ...]) -> dict[str, torch.Tensor]:
-    """index K (vertices any action moves), basis 52 x K x 3 (metres, world axes, rest frame), float32."""
-    import anny
+Frame = tuple[tuple[float, float, float], ...]  # anny -> world rotation, rows
 
-    from dreamavatar.body.anny_body import ANNY_TO_WORLD, PHENOTYPES
+
+def _build(phenotype: tuple[float, ...], names: tuple[str, ...], to_world: Frame) -> dict[str, torch.Tensor]:
+    """index K (vertices any action moves), basis 52 x K x 3 (metres, world axes, rest frame), float32.
+    phenotype: anny's phenotype values named by `names`."""
+    import anny
 
     log.warning("building anny's facial actions once (about 20 s; cached under anny's cache folder)")
     model = anny.Anny(rig="cmu_mb", skinning_method="lbs", facial_actions="all")
     labels = list(model.facial_action_labels)
     if tuple(labels) != ARKIT_NAMES:
         raise RuntimeError(f"anny's facial actions changed ({labels[:4]}...): update dreamavatar.body.face.ARKIT_NAMES")
-    kwargs = dict(zip(PHENOTYPES, phenotype, strict=True))
+    kwargs = dict(zip(names, phenotype, strict=True))
     with torch.no_grad():
         base = model(phenotype_kwargs=kwargs)["rest_vertices"][0]
         basis = torch.stack([
             model(phenotype_kwargs=kwargs, facial_actions={name: 1.0})["rest_vertices"][0] - base for name in labels
-        ]) @ ANNY_TO_WORLD.to(base).T  # fmt: skip
+        ]) @ torch.tensor(to_world, dtype=base.dtype).T  # fmt: skip
     index = torch.nonzero((basis.norm(dim=-1) > MOVES).any(0)).squeeze(-1)
     return {"index": index.long(), "basis": basis[:, index].to(torch.float32).contiguous()}
 
@@ -55,7 +57,7 @@ def _cache_file(phenotype: tuple[float, ...]) -> Path:
 
 
 @functools.lru_cache(maxsize=4)
-def anny_face_data(phenotype: tuple[float, ...]) -> dict[str, torch.Tensor]:
+def anny_face_data(phenotype: tuple[float, ...], names: tuple[str, ...], to_world: Frame) -> dict[str, torch.Tensor]:
     """`_build`, cached on disk (written atomically; a cache that cannot be written is only skipped)."""
     from dreamavatar.io import atomic_torch_save
 
@@ -65,7 +67,7 @@ def anny_face_data(phenotype: tuple[float, ...]) -> dict[str, torch.Tensor]:
             return torch.load(path, weights_only=True)
         except Exception as e:  # a damaged cache is rebuilt
             log.warning("rebuilding the anny face cache %s: %s", path, e)
-    data = _build(phenotype)
+    data = _build(phenotype, names, to_world)
     try:
         atomic_torch_save(data, path)
     except OSError as e:

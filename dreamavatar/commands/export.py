@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from dreamavatar.commands.face_options import add_face_arguments
+
 FORMATS = ("glb", "obj", "ply")
 
 
@@ -21,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resolution", type=int, default=192, help="marching-cubes grid resolution")
     p.add_argument("--threshold", type=float, default=None, help="density iso-level (default: the level whose mesh silhouettes best match the renders)")
     p.add_argument("--out", default=None, help="output file (default RUN_DIR/avatar.<format>)")
+    add_face_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -35,7 +38,9 @@ def run(args: argparse.Namespace) -> int:
         export_static,
         extract_avatar_mesh,
         motion_joint_transforms,
+        motion_morphs,
     )
+    from dreamavatar.commands.face_options import inputs_from_args
     from dreamavatar.export.mesh import MeshConfig
 
     out = Path(args.out) if args.out else Path(args.run_dir) / f"avatar.{args.format}"
@@ -43,23 +48,28 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out} does not end in .{args.format}: name the file to match --format")
     if args.rigged and args.format != "glb":
         raise UserError("--rigged needs --format glb (OBJ and PLY carry no skeleton): use --format glb")
+    face = inputs_from_args(args)
     loaded = load_avatar(args.run_dir)
     cfg = MeshConfig(resolution=args.resolution)
     if args.threshold is not None:
         cfg.threshold = args.threshold
     mesh = extract_avatar_mesh(loaded, cfg)
-    transforms, fps, name = None, 30.0, "motion"
-    if args.motion:
-        from dreamavatar.motion import load_motion
+    transforms, fps, name, morph = None, 30.0, "motion", None
+    if args.motion or face.any():
+        from dreamavatar.face.inputs import apply_face
+        from dreamavatar.motion import load_motion, still_motion
 
-        motion = load_motion(args.motion, fps=args.fps)
+        # a face without a body motion: the avatar holds its bind pose (the canonical A-pose) while it talks
+        motion = load_motion(args.motion, fps=args.fps) if args.motion else still_motion("face")
+        motion, _ = apply_face(motion, face)
         if args.frames:
             motion = motion.frames(args.frames)
         transforms, fps, name = motion_joint_transforms(loaded, motion), motion.fps, str(motion.name)
+        morph = motion_morphs(loaded, mesh, motion)
     if args.format == "glb":
-        print(export_glb(mesh, out, args.rigged, transforms, fps, name))
+        print(export_glb(mesh, out, args.rigged, transforms, fps, name, morph))
     elif transforms is not None:
-        for p in export_sequence(mesh, out, transforms):
+        for p in export_sequence(mesh, out, transforms, morph):
             print(p)
     else:
         print(export_static(mesh, out))

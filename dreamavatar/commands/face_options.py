@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-FACE_FILES = ".csv (Live Link Face), .json or .npz (dreamavatar face curves)"
+from dreamavatar.face import FACE_FILES
 
 
 def add_face_arguments(p: argparse.ArgumentParser) -> None:

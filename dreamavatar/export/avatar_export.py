@@ -11,6 +11,7 @@ import torch
 
 from dreamavatar.avatar import LoadedAvatar
 from dreamavatar.export.gltf import JointAnimation, RiggedMesh, write_glb
+from dreamavatar.export.morph import MorphTargets, face_morph_targets
 from dreamavatar.export.mesh import (
     DensityGrid,
     MeshConfig,
@@ -85,18 +86,30 @@ def silhouette_scorer(loaded: LoadedAvatar, out, size: int = 64, views: tuple[fl
 
 
 def motion_joint_transforms(loaded: LoadedAvatar, motion) -> np.ndarray:
-    """Canonical -> posed joint transforms of every frame: T x 24 x 4 x 4."""
+    """Canonical -> posed joint transforms of every frame (with the face track's head rotation): T x 24 x 4 x 4."""
     with torch.no_grad():
         return torch.cat([
-            loaded.pose(motion.poses[s : s + 64], motion.transl[s : s + 64]).joint_transforms.double()
+            loaded.pose(motion.poses[s : s + 64], motion.transl[s : s + 64], motion.face_pose(s, s + 64))
+            .joint_transforms.double()
             for s in range(0, len(motion), 64)
         ]).numpy()  # fmt: skip
 
 
+def motion_morphs(loaded: LoadedAvatar, mesh: AvatarMesh, motion) -> MorphTargets | None:
+    """The ARKit morph targets of the mesh with the motion's face curves as their weights (eye rotations as gaze
+    curves, as the body applies them), or None for a motion without a face."""
+    from dreamavatar.body.face import effective_curves
+
+    if motion.face is None:
+        return None
+    weights = effective_curves(motion.face_pose(0, len(motion)), len(motion)).double().numpy()
+    return face_morph_targets(loaded.body, mesh.vertices, weights, motion.fps)
+
+
 def export_glb(mesh: AvatarMesh, path: Path, rigged: bool, joint_transforms: np.ndarray | None = None,
-               fps: float = 30.0, name: str = "motion") -> Path:  # fmt: skip
+               fps: float = 30.0, name: str = "motion", morph: MorphTargets | None = None) -> Path:  # fmt: skip
     anim = JointAnimation(joint_transforms, fps, name) if joint_transforms is not None else None
-    return write_glb(path, mesh.rigged(), anim, rigged=rigged or anim is not None)
+    return write_glb(path, mesh.rigged(), anim, rigged=rigged or anim is not None, morph=morph)
 
 
 def export_static(mesh: AvatarMesh, path: Path) -> Path:
@@ -111,11 +124,16 @@ def export_static(mesh: AvatarMesh, path: Path) -> Path:
     return atomic_write(path, lambda f: f.write(data if isinstance(data, bytes) else data.encode()))
 
 
-def export_sequence(mesh: AvatarMesh, path: Path, joint_transforms: np.ndarray) -> list[Path]:
-    """One OBJ/PLY per frame, the mesh posed by linear blend skinning: PATH_STEM_0000.ext, ..."""
+def export_sequence(mesh: AvatarMesh, path: Path, joint_transforms: np.ndarray,
+                    morph: MorphTargets | None = None) -> list[Path]:  # fmt: skip
+    """One OBJ/PLY per frame, the mesh (with the frame's morph weights applied first) posed by linear blend skinning:
+    PATH_STEM_0000.ext, ..."""
     paths = []
     for f, T in enumerate(joint_transforms):
-        posed = AvatarMesh(pose_vertices(mesh.vertices, mesh.weights, T), mesh.faces, mesh.colors, mesh.weights,
+        v = mesh.vertices
+        if morph is not None and morph.weights is not None:
+            v = v + np.einsum("k,kvd->vd", morph.weights[min(f, len(morph.weights) - 1)], morph.offsets)
+        posed = AvatarMesh(pose_vertices(v, mesh.weights, T), mesh.faces, mesh.colors, mesh.weights,
                            mesh.joints)  # fmt: skip
         paths.append(export_static(posed, path.with_name(f"{path.stem}_{f:04d}{path.suffix}")))
     return paths

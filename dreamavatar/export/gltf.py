@@ -15,6 +15,7 @@ import numpy as np
 import pygltflib as gl
 
 from dreamavatar.body.skeleton import JOINT_NAMES, PARENTS
+from dreamavatar.export.morph import MorphTargets, add_morph_targets, add_weight_animation
 from dreamavatar.io import atomic_path
 
 MAX_INFLUENCES = 4  # glTF's JOINTS_0 / WEIGHTS_0 carry four joints a vertex
@@ -100,9 +101,11 @@ class _Buffer:
         return len(self.doc.accessors) - 1
 
 
-def write_glb(path: str | Path, mesh: RiggedMesh, animation: JointAnimation | None = None, rigged: bool = True) -> Path:
+def write_glb(path: str | Path, mesh: RiggedMesh, animation: JointAnimation | None = None, rigged: bool = True,
+              morph: MorphTargets | None = None) -> Path:  # fmt: skip
     """Write `mesh` as a GLB (atomically). With `rigged`, add the skeleton and skin; with `animation`, a glTF
-    animation of the joints (rotation + translation channels, linear interpolation)."""
+    animation of the joints (rotation + translation channels, linear interpolation); with `morph`, the ARKit morph
+    targets and, if it has weights, their animation (`morph.py`)."""
     doc = gl.GLTF2(asset=gl.Asset(generator="dreamavatar", version="2.0"))
     buf = _Buffer(doc)
     F_, ARR, ELEM = gl.FLOAT, gl.ARRAY_BUFFER, gl.ELEMENT_ARRAY_BUFFER
@@ -115,6 +118,8 @@ def write_glb(path: str | Path, mesh: RiggedMesh, animation: JointAnimation | No
                            doubleSided=True)
     doc.materials.append(material)
     doc.meshes.append(gl.Mesh(name="avatar", primitives=[gl.Primitive(attributes=attrs, indices=indices, material=0)]))
+    if morph is not None:
+        add_morph_targets(doc, buf, 0, morph)
     mesh_node = gl.Node(name="avatar", mesh=0)
     doc.nodes.append(mesh_node)
     roots = [0]
@@ -138,6 +143,8 @@ def write_glb(path: str | Path, mesh: RiggedMesh, animation: JointAnimation | No
         roots.append(first)
         if animation is not None:
             _add_animation(doc, buf, mesh.joints, animation, first)
+    if morph is not None and morph.weights is not None:
+        add_weight_animation(doc, buf, 0, morph.weights, morph.fps, animation.name if animation else "face")
     doc.scenes.append(gl.Scene(nodes=roots))
     doc.scene = 0
     doc.buffers.append(gl.Buffer(byteLength=len(buf.data)))

@@ -123,15 +123,23 @@ def vertex_colors(fn: ColorFn, vertices: np.ndarray, chunk: int = 65536) -> np.n
     return np.clip(np.concatenate(out) if out else np.zeros((0, 3)), 0, 1)
 
 
-def transfer_weights(vertices: np.ndarray, body_vertices: np.ndarray, body_weights: np.ndarray, k: int = 4) -> np.ndarray:
-    """Skin weights for arbitrary vertices from the nearest body vertices (inverse-distance blend of k neighbours).
-    vertices N x 3, body_vertices M x 3, body_weights M x J -> N x J, rows sum to 1."""
+def transfer_from_body(vertices: np.ndarray, body_vertices: np.ndarray, values: np.ndarray, k: int = 4) -> np.ndarray:
+    """Per-vertex values for arbitrary vertices from the nearest body vertices (inverse-distance blend of k
+    neighbours). vertices N x 3, body_vertices M x 3, values M x ... -> N x ..."""
     from scipy.spatial import cKDTree
 
     d, idx = cKDTree(body_vertices).query(vertices, k=k)
     d, idx = d.reshape(len(vertices), -1), idx.reshape(len(vertices), -1)
     inv = 1.0 / np.maximum(d, 1e-4) ** 2
-    w = np.einsum("nk,nkj->nj", inv, body_weights[idx]) / inv.sum(1, keepdims=True)
+    inv = inv / inv.sum(1, keepdims=True)
+    flat = values.reshape(len(values), -1)
+    return np.einsum("nk,nkj->nj", inv, flat[idx]).reshape(len(vertices), *values.shape[1:])
+
+
+def transfer_weights(vertices: np.ndarray, body_vertices: np.ndarray, body_weights: np.ndarray, k: int = 4) -> np.ndarray:
+    """Skin weights for arbitrary vertices from the nearest body vertices (inverse-distance blend of k neighbours).
+    vertices N x 3, body_vertices M x 3, body_weights M x J -> N x J, rows sum to 1."""
+    w = transfer_from_body(vertices, body_vertices, body_weights, k)
     return w / w.sum(1, keepdims=True)
 
 

@@ -4,3 +4,5 @@
 text to speech), `emotion` (seven expression presets), `livelink` (Live Link Face CSV), `inputs` (the command-line
 options that combine them with a body motion).
 """
+
+FACE_FILES = ".csv (Live Link Face), .json or .npz (dreamavatar face curves)"  # what --face reads

@@ -21,7 +21,7 @@ from dreamavatar.errors import UserError
 from dreamavatar.face.audio import Audio
 from dreamavatar.motion.face import FaceTrack
 
-from dreamavatar.commands.face_options import FACE_FILES
+from dreamavatar.face import FACE_FILES
 
 
 @dataclass

@@ -165,7 +165,7 @@ def _even(track: FaceTrack, t: np.ndarray, fps: float) -> FaceTrack:
     def rot(x, y):
         if x is None:
             return None
-        from dreamavatar.motion.motion import slerp
+        from dreamavatar.motion.interp import slerp
 
         w = frac.reshape(-1, *([1] * (x.dim() - 2)))
         return roma.unitquat_to_rotvec(slerp(roma.rotvec_to_unitquat(x), roma.rotvec_to_unitquat(y), w))

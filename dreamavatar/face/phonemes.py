@@ -81,6 +81,7 @@ def _clean(phone: str) -> str:
 
 
 def _decode(decoder, audio: Audio) -> None:
+    decoder.start_stream()  # reset the noise and cepstral-mean statistics: the same sound gives the same phones
     decoder.start_utt()
     decoder.process_raw(audio.at_rate(SPEECH_RATE).pcm16(), no_search=False, full_utt=True)
     decoder.end_utt()

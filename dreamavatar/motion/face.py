@@ -75,7 +75,7 @@ class FaceTrack:
     def resample(self, fps: float, frames: int | None = None) -> FaceTrack:
         """The track at another frame rate: curves lerped, rotations slerped; `frames` (default: the same duration)
         frames, the last one held beyond the end."""
-        from dreamavatar.motion.motion import slerp
+        from dreamavatar.motion.interp import slerp
 
         fps = float(fps)
         n = frames if frames is not None else max(1, int(round(self.duration * fps)))

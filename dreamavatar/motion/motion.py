@@ -16,6 +16,7 @@ from dreamavatar.body.face import FacePose
 from dreamavatar.body.skeleton import NUM_JOINTS, forward_kinematics
 from dreamavatar.errors import UserError
 from dreamavatar.motion.face import FaceTrack
+from dreamavatar.motion.interp import slerp
 
 DEFAULT_FPS = 30.0
 
@@ -136,6 +137,13 @@ class Motion:
         return atomic_write(path, lambda f: np.savez(f, **arrays))
 
 
+def still_motion(name: str = "still", fps: float = DEFAULT_FPS) -> Motion:
+    """One frame of the canonical A-pose (the bind pose of exports), at the origin: a body that only talks."""
+    from dreamavatar.body.skeleton import a_pose
+
+    return Motion(a_pose(1), torch.zeros(1, 3), fps, name)
+
+
 def parse_frame_range(spec: str) -> tuple[int | None, int | None]:
     """Parse "A:B" (either side may be empty, negative counts from the end) into (start, stop)."""
     parts = str(spec).strip().split(":")
@@ -148,21 +156,6 @@ def parse_frame_range(spec: str) -> tuple[int | None, int | None]:
             f"bad frame range {spec!r}: write it as A:B like a Python slice, e.g. 0:16, 10:, :-5"
         ) from None
     return start, stop
-
-
-def slerp(q0: torch.Tensor, q1: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """Element-wise shortest-arc slerp of unit quaternions. q0, q1: ... x 4; w: broadcastable to ... (0 -> q0)."""
-    dot = (q0 * q1).sum(-1)
-    q1 = torch.where(dot[..., None] < 0, -q1, q1)
-    dot = dot.abs().clamp(max=1.0)
-    theta = torch.acos(dot)
-    sin = torch.sin(theta)
-    small = sin < 1e-6
-    safe = torch.where(small, torch.ones_like(sin), sin)
-    a = torch.where(small, 1 - w, torch.sin((1 - w) * theta) / safe)
-    b = torch.where(small, w, torch.sin(w * theta) / safe)
-    q = a[..., None] * q0 + b[..., None] * q1
-    return q / q.norm(dim=-1, keepdim=True)
 
 
 @contextmanager
