@@ -26,6 +26,31 @@ def atomic_torch_save(obj: object, path: str | Path) -> Path:
     return atomic_write(path, lambda f: torch.save(obj, f))
 
 
+def cached_tensors(path: Path, build: Callable[[], dict], label: str, stale: str | None = None) -> dict:
+    """A dict of tensors kept in a cache file: loaded when `path` holds it, else built, written atomically (a cache
+    that cannot be written is only skipped) and other files matching the glob `stale` beside it removed. A damaged
+    file is rebuilt."""
+    import logging
+
+    import torch
+
+    log = logging.getLogger(__name__)
+    if path.is_file():
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception as e:
+            log.warning("rebuilding the %s cache %s: %s", label, path, e)
+    data = build()
+    try:
+        atomic_torch_save(data, path)
+        for old in path.parent.glob(stale) if stale else ():
+            if old != path:
+                old.unlink(missing_ok=True)
+    except OSError as e:
+        log.info("%s cache not written (%s): building it each time", label, e)
+    return data
+
+
 def atomic_json(obj: object, path: str | Path) -> Path:
     return atomic_write(path, lambda f: f.write((json.dumps(obj, indent=2) + "\n").encode()))
 
@@ -39,4 +64,4 @@ def atomic_image(img: np.ndarray, path: str | Path) -> Path:
     return Path(path)
 
 
-__all__ = ["atomic_path", "atomic_write", "atomic_torch_save", "atomic_json", "atomic_image"]
+__all__ = ["atomic_path", "atomic_write", "atomic_torch_save", "atomic_json", "atomic_image", "cached_tensors"]

@@ -12,9 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
-import logging
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +23,6 @@ from dreamavatar.body.base import BodyModel, BodyOutput
 from dreamavatar.body.face import FacePose, apply_head, effective_curves, fold_offsets
 from dreamavatar.body.skeleton import NUM_JOINTS, a_pose, forward_kinematics
 
-log = logging.getLogger(__name__)
 
 # anny's frame (z up, faces -y, left +x) -> world (y up, faces +z, left +x): (x, y, z) -> (x, z, -y).
 ANNY_TO_WORLD = torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]], dtype=torch.float64)
@@ -135,25 +132,13 @@ def _cache_file(phenotype: tuple[float, ...]) -> Path:
 
 @functools.lru_cache(maxsize=4)
 def _anny_rig_data(phenotype: tuple[float, ...]) -> dict[str, torch.Tensor]:
-    """`_build_rig_data`, cached on disk (written atomically; a cache that cannot be written is only skipped)."""
+    """`_build_rig_data`, cached on disk (see `dreamavatar.io.cached_tensors`; files of this shape and older code
+    are removed)."""
+    from dreamavatar.io import cached_tensors
+
     path = _cache_file(phenotype)
-    if path.is_file():
-        try:
-            return torch.load(path, weights_only=True)
-        except Exception as e:  # a damaged cache is rebuilt
-            log.warning("rebuilding the anny body cache %s: %s", path, e)
-    data = _build_rig_data(phenotype)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        torch.save(data, tmp)
-        tmp.replace(path)
-        for stale in path.parent.glob(f"{path.name.rsplit('_', 1)[0]}_*.pt"):  # this shape, older code
-            if stale != path:
-                stale.unlink(missing_ok=True)
-    except OSError as e:
-        log.info("anny body cache not written (%s): building it each time", e)
-    return data
+    stale = f"{path.name.rsplit('_', 1)[0]}_*.pt"
+    return cached_tensors(path, lambda: _build_rig_data(phenotype), "anny body", stale)
 
 
 class AnnyBody(BodyModel):

@@ -58,18 +58,7 @@ def _cache_file(phenotype: tuple[float, ...]) -> Path:
 
 @functools.lru_cache(maxsize=4)
 def anny_face_data(phenotype: tuple[float, ...], names: tuple[str, ...], to_world: Frame) -> dict[str, torch.Tensor]:
-    """`_build`, cached on disk (written atomically; a cache that cannot be written is only skipped)."""
-    from dreamavatar.io import atomic_torch_save
+    """`_build`, cached on disk (see `dreamavatar.io.cached_tensors`)."""
+    from dreamavatar.io import cached_tensors
 
-    path = _cache_file(phenotype)
-    if path.is_file():
-        try:
-            return torch.load(path, weights_only=True)
-        except Exception as e:  # a damaged cache is rebuilt
-            log.warning("rebuilding the anny face cache %s: %s", path, e)
-    data = _build(phenotype, names, to_world)
-    try:
-        atomic_torch_save(data, path)
-    except OSError as e:
-        log.info("anny face cache not written (%s): building it each time", e)
-    return data
+    return cached_tensors(_cache_file(phenotype), lambda: _build(phenotype, names, to_world), "anny face")
