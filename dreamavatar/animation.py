@@ -14,7 +14,7 @@ from dreamavatar.images import side_by_side, to_uint8
 
 
 CAMERAS = ("fixed", "orbit", "portrait")
-PORTRAIT_HEIGHT = 0.6  # metres of the body a portrait frame shows: head and shoulders
+PORTRAIT_HEIGHT = 0.5  # metres of the body a portrait frame shows: head and shoulders
 PORTRAIT_FOV = 30.0
 
 

@@ -165,3 +165,18 @@ def test_bad_face_inputs_exit_2(tmp_path, capsys):
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "c.csv").exists()
+
+
+def test_missing_speech_tools_name_their_install_command(monkeypatch):
+    import sys
+
+    from dreamavatar.face import phonemes, tts
+    from dreamavatar.face.audio import Audio
+
+    monkeypatch.setitem(sys.modules, "pocketsphinx", None)  # `import pocketsphinx` now fails
+    phonemes._phone_decoder.cache_clear()
+    with pytest.raises(UserError, match=r"pip install 'dreamavatar\[speech\]'"):
+        phonemes.recognize(Audio(np.ones(1600, np.float32) * 0.1, 16000))
+    monkeypatch.setattr(tts.shutil, "which", lambda name: None)
+    with pytest.raises(UserError, match="apt-get install espeak-ng"):
+        tts.synthesize("hello")
