@@ -81,7 +81,13 @@ def _clean(phone: str) -> str:
 
 
 def _decode(decoder, audio: Audio) -> None:
-    decoder.start_stream()  # reset the noise and cepstral-mean statistics: the same sound gives the same phones
+    import warnings
+
+    with warnings.catch_warnings():
+        # pocketsphinx calls this deprecated, but without it the cepstral-mean estimate carries over from the last
+        # utterance the decoder heard, and the same sound gives slightly different phones depending on history
+        warnings.simplefilter("ignore", DeprecationWarning)
+        decoder.start_stream()
     decoder.start_utt()
     decoder.process_raw(audio.at_rate(SPEECH_RATE).pcm16(), no_search=False, full_utt=True)
     decoder.end_utt()
