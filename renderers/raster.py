@@ -99,6 +99,13 @@ def _fragments(uv: torch.Tensor, z: torch.Tensor, faces: torch.Tensor, width: in
     return torch.cat(out_f), torch.cat(out_p), torch.cat(out_b), torch.cat(out_d)
 
 
+def cover(uv: torch.Tensor, faces: torch.Tensor, width: int, height: int) -> tuple[torch.Tensor, ...]:
+    """The pixel centres each 2D triangle covers (for baking into a texture atlas): uv V x 2 in pixels, faces F x 3.
+    Returns (face ids P, pixel ids P = row * width + column, barycentric weights P x 3)."""
+    f, p, bary, _ = _fragments(uv, torch.ones_like(uv[:, 0]), faces, width, height, 0.0)
+    return f, p, bary
+
+
 def rasterize(
     vertices: torch.Tensor,
     faces: torch.Tensor,

@@ -1,4 +1,4 @@
-"""Marching cubes, cleaning, colours, weight transfer and posing, against analytic shapes."""
+"""Marching cubes, cleaning, smoothing, decimation, normals and colours, against analytic shapes."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import torch
 from dreamavatar.export.mesh import (
     MeshConfig,
     clean_mesh,
+    decimate,
     marching_cubes,
-    pose_vertices,
-    transfer_weights,
+    taubin_smooth,
     vertex_colors,
+    vertex_normals,
 )
 
 
@@ -48,17 +49,50 @@ def test_vertex_colors_read_the_field():
     np.testing.assert_allclose(c, [[0, 1, 0.5], [1, 0, 0.5]])
 
 
-def test_transfer_weights_and_posing():
-    body = np.array([[0.0, 0, 0], [1.0, 0, 0]])
-    body_w = np.array([[1.0, 0.0], [0.0, 1.0]])
-    pts = np.array([[0.01, 0.02, 0.0], [0.98, 0.0, 0.01], [0.5, 0.0, 0.0]])
-    w = transfer_weights(pts, body, body_w, k=2)
-    np.testing.assert_allclose(w.sum(1), 1.0)
-    assert w[0, 0] > 0.99 and w[1, 1] > 0.99 and abs(w[2, 0] - 0.5) < 1e-6
-    T = np.tile(np.eye(4), (2, 1, 1))
-    T[1, :3, 3] = [0.0, 1.0, 0.0]  # joint 1 lifts by 1 m
-    posed = pose_vertices(pts, w, T)
-    np.testing.assert_allclose(posed[:, 1] - pts[:, 1], w[:, 1], atol=1e-9)
+def _sphere_mc(resolution: int = 48):
+    cfg = MeshConfig(resolution=resolution, threshold=50.0, keep_components=0)
+    return marching_cubes(_two_spheres, np.array([-0.5, -0.5, -0.5]), np.array([0.5, 0.5, 0.5]), cfg)
+
+
+def test_taubin_smoothing_removes_the_voxel_steps_and_keeps_the_size():
+    """A binary sphere's marching-cubes surface is a staircase: radii spread over a voxel. Taubin smoothing narrows the
+    spread without shrinking the sphere (plain Laplacian smoothing would)."""
+    v, f = _sphere_mc()
+    r0 = np.linalg.norm(v, axis=1)
+    v2 = taubin_smooth(v, f, 10)
+    r2 = np.linalg.norm(v2, axis=1)
+    assert r2.std() < 0.75 * r0.std()
+    assert abs(r2.mean() - r0.mean()) < 0.004  # 4 mm on a 30 cm sphere
+    assert np.array_equal(taubin_smooth(v, f, 0), v)
+
+
+def test_decimation_reaches_the_target_and_keeps_the_shape():
+    import trimesh
+
+    v, f = _sphere_mc(64)
+    v2, f2 = decimate(v, f, 2000)
+    assert 1800 <= len(f2) <= 2000 and len(v2) < len(v)
+    assert np.abs(np.linalg.norm(v2, axis=1) - 0.3).max() < 0.015  # still the 30 cm sphere
+    m = trimesh.Trimesh(v2, f2)
+    assert m.is_watertight and len(m.split(only_watertight=False)) == 1
+
+
+def test_vertex_normals_are_unit_and_point_out_of_the_sphere():
+    v, f = _sphere_mc()
+    v = taubin_smooth(v, f, 10)
+    n = vertex_normals(v, f)
+    assert n.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(n, axis=1), 1.0, atol=1e-6)
+    radial = v / np.linalg.norm(v, axis=1, keepdims=True)
+    cos = np.einsum("ij,ij->i", n, radial)
+    assert cos.min() > 0.8 and cos.mean() > 0.98
+
+
+def test_clean_mesh_decimates_by_default_config():
+    cfg = MeshConfig(resolution=96, threshold=50.0, target_faces=3000)
+    v, f = marching_cubes(_two_spheres, np.array([-1.0, -1, -1]), np.array([1.0, 1, 1]), cfg)
+    v2, f2 = clean_mesh(v, f, cfg)
+    assert len(f) > 3000 >= len(f2) > 2500 and np.linalg.norm(v2, axis=1).max() < 0.35
 
 
 def test_choose_threshold_picks_the_level_that_matches_the_reference():

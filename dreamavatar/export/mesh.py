@@ -1,4 +1,5 @@
-"""Meshes from a density field: marching cubes (PyMCubes), cleaning, colours, skin-weight transfer, posing.
+"""Meshes from a density field: marching cubes (PyMCubes), cleaning, Taubin smoothing, decimation
+(fast-simplification), colours and smooth normals. Skin weights live in `skinning.py`.
 
 All functions are plain: they take callables and arrays, so any field (the NeRF, a baked grid, an analytic test
 shape) can be exported.
@@ -22,7 +23,9 @@ class MeshConfig:
     threshold: Optional[float] = None  # density iso-level; None: chosen so the mesh's silhouettes match the renders
     keep_components: int = 1  # keep this many largest connected components (0 keeps all)
     min_component_fraction: float = 0.02  # ... and only those with at least this fraction of the faces
-    target_faces: int = 0  # decimate to about this many faces (0: no decimation)
+    smooth_iterations: int = 10  # Taubin smoothing passes (lambda/mu: smooths the voxel steps, keeps the volume)
+    target_faces: int = 20000  # decimate to about this many faces (0: none); a game-engine character's budget
+    weight_smoothing: int = 20  # diffusion steps of the skin weights over the mesh (skinning.smooth_weights)
     chunk: int = 262144  # points per density query
 
 
@@ -95,7 +98,7 @@ def choose_threshold(
 
 
 def clean_mesh(vertices: np.ndarray, faces: np.ndarray, cfg: MeshConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Keep the largest connected components (drops floaters), optionally decimate. Returns (vertices, faces)."""
+    """Keep the largest connected components (drops floaters), Taubin-smooth, decimate. Returns (vertices, faces)."""
     import trimesh
 
     cfg = cfg or MeshConfig()
@@ -104,14 +107,49 @@ def clean_mesh(vertices: np.ndarray, faces: np.ndarray, cfg: MeshConfig | None =
         parts = sorted(mesh.split(only_watertight=False), key=lambda m: len(m.faces), reverse=True)
         big = [p for p in parts[: cfg.keep_components] if len(p.faces) >= cfg.min_component_fraction * len(mesh.faces)]
         mesh = trimesh.util.concatenate(big or parts[:1])
-    if cfg.target_faces and len(mesh.faces) > cfg.target_faces:
-        try:
-            mesh = mesh.simplify_quadric_decimation(face_count=cfg.target_faces)
-        except (ImportError, ModuleNotFoundError, ValueError) as e:  # needs the optional fast-simplification package
-            import logging
+    v, f = np.asarray(mesh.vertices), np.asarray(mesh.faces, dtype=np.int64)
+    v = taubin_smooth(v, f, cfg.smooth_iterations)
+    if cfg.target_faces and len(f) > cfg.target_faces:
+        v, f = decimate(v, f, cfg.target_faces)
+    return v, f
 
-            logging.getLogger(__name__).warning("decimation skipped (%s): pip install fast-simplification", e)
+
+def taubin_smooth(vertices: np.ndarray, faces: np.ndarray, iterations: int, lamb: float = 0.5,
+                  mu: float = -0.53) -> np.ndarray:  # fmt: skip
+    """Taubin's lambda/mu smoothing (a shrinking then an inflating Laplacian step per pass): removes the voxel
+    staircase of marching cubes without the shrinking of plain Laplacian smoothing. Returns new vertices V x 3."""
+    import trimesh
+    from trimesh.smoothing import filter_taubin
+
+    if iterations <= 0:
+        return vertices
+    mesh = trimesh.Trimesh(vertices.copy(), faces, process=False)
+    filter_taubin(mesh, lamb=lamb, nu=-mu, iterations=iterations)
+    return np.asarray(mesh.vertices)
+
+
+def decimate(vertices: np.ndarray, faces: np.ndarray, target_faces: int) -> tuple[np.ndarray, np.ndarray]:
+    """Quadric-error edge collapse (fast-simplification) down to about `target_faces`, then drop the degenerate and
+    unreferenced leftovers. Returns (vertices, faces)."""
+    import fast_simplification
+    import trimesh
+
+    v, f = fast_simplification.simplify(vertices, faces.astype(np.int64), target_count=int(target_faces))
+    mesh = trimesh.Trimesh(v, f, process=True)  # merges duplicates, drops unreferenced vertices
+    mesh.update_faces(mesh.nondegenerate_faces())
+    mesh.remove_unreferenced_vertices()
     return np.asarray(mesh.vertices), np.asarray(mesh.faces, dtype=np.int64)
+
+
+def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
+    """Smooth unit vertex normals (the angle-weighted mean of the faces' normals), V x 3 float32."""
+    import trimesh
+
+    n = np.array(trimesh.Trimesh(vertices, faces, process=False).vertex_normals, dtype=np.float64)
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
+    bad = ~np.isfinite(n).all(1) | (np.linalg.norm(n, axis=1) < 0.5)
+    n[bad] = (0.0, 1.0, 0.0)  # an isolated vertex has no face to give it a direction
+    return n.astype(np.float32)
 
 
 def vertex_colors(fn: ColorFn, vertices: np.ndarray, chunk: int = 65536) -> np.ndarray:
@@ -125,7 +163,7 @@ def vertex_colors(fn: ColorFn, vertices: np.ndarray, chunk: int = 65536) -> np.n
 
 def transfer_from_body(vertices: np.ndarray, body_vertices: np.ndarray, values: np.ndarray, k: int = 4) -> np.ndarray:
     """Per-vertex values for arbitrary vertices from the nearest body vertices (inverse-distance blend of k
-    neighbours). vertices N x 3, body_vertices M x 3, values M x ... -> N x ..."""
+    neighbours; morph targets use it). vertices N x 3, body_vertices M x 3, values M x ... -> N x ..."""
     from scipy.spatial import cKDTree
 
     d, idx = cKDTree(body_vertices).query(vertices, k=k)
@@ -134,17 +172,3 @@ def transfer_from_body(vertices: np.ndarray, body_vertices: np.ndarray, values: 
     inv = inv / inv.sum(1, keepdims=True)
     flat = values.reshape(len(values), -1)
     return np.einsum("nk,nkj->nj", inv, flat[idx]).reshape(len(vertices), *values.shape[1:])
-
-
-def transfer_weights(vertices: np.ndarray, body_vertices: np.ndarray, body_weights: np.ndarray, k: int = 4) -> np.ndarray:
-    """Skin weights for arbitrary vertices from the nearest body vertices (inverse-distance blend of k neighbours).
-    vertices N x 3, body_vertices M x 3, body_weights M x J -> N x J, rows sum to 1."""
-    w = transfer_from_body(vertices, body_vertices, body_weights, k)
-    return w / w.sum(1, keepdims=True)
-
-
-def pose_vertices(vertices: np.ndarray, weights: np.ndarray, joint_transforms: np.ndarray) -> np.ndarray:
-    """Linear blend skinning: canonical vertices N x 3, weights N x J, joint transforms J x 4 x 4 (canonical -> posed)
-    -> posed vertices N x 3."""
-    M = np.einsum("nj,jab->nab", weights, joint_transforms)
-    return np.einsum("nab,nb->na", M[:, :3, :3], vertices) + M[:, :3, 3]

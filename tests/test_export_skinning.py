@@ -1,0 +1,108 @@
+"""Skin weights of exported meshes: closest points on the body surface (against libigl's exact query and a hand-worked
+triangle), barycentric weight transfer, diffusion over the mesh, posing and the edge-stretch measure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dreamavatar.export.skinning import (
+    closest_point_on_triangles,
+    closest_points_on_mesh,
+    edge_stretch,
+    pose_vertices,
+    smooth_weights,
+    stretch_summary,
+    transfer_weights,
+)
+
+
+def test_closest_point_on_a_triangle_in_every_region():
+    a, b, c = np.array([0.0, 0, 0]), np.array([1.0, 0, 0]), np.array([0.0, 1, 0])
+    cases = {  # query point -> expected closest point (worked by hand)
+        (0.2, 0.2, 0.5): (0.2, 0.2, 0.0),  # inside, above the face
+        (-1.0, -1.0, 0.0): (0.0, 0.0, 0.0),  # vertex a
+        (2.0, -0.5, 0.0): (1.0, 0.0, 0.0),  # vertex b
+        (-0.3, 2.0, 1.0): (0.0, 1.0, 0.0),  # vertex c
+        (0.5, -1.0, 0.0): (0.5, 0.0, 0.0),  # edge ab
+        (-1.0, 0.25, 0.0): (0.0, 0.25, 0.0),  # edge ac
+        (1.0, 1.0, 0.0): (0.5, 0.5, 0.0),  # edge bc
+    }
+    p = np.array(list(cases))
+    n = len(p)
+    bary = closest_point_on_triangles(p, np.tile(a, (n, 1)), np.tile(b, (n, 1)), np.tile(c, (n, 1)))
+    np.testing.assert_allclose(bary.sum(1), 1.0)
+    np.testing.assert_allclose(bary @ np.stack([a, b, c]), np.array(list(cases.values())), atol=1e-12)
+
+
+def _lumpy_sphere():
+    import trimesh
+
+    m = trimesh.creation.icosphere(subdivisions=4, radius=0.3)
+    v = np.asarray(m.vertices) * (1 + 0.15 * np.sin(5 * m.vertices[:, :1]) * np.cos(4 * m.vertices[:, 1:2]))
+    return v, np.asarray(m.faces, dtype=np.int64)
+
+
+def test_closest_points_on_mesh_match_libigl():
+    igl = pytest.importorskip("igl")
+    v, f = _lumpy_sphere()
+    rng = np.random.default_rng(0)
+    p = v[rng.integers(0, len(v), 3000)] + rng.normal(scale=0.03, size=(3000, 3))
+    face, bary, dist = closest_points_on_mesh(p, v, f)
+    d2, _, ref = igl.point_mesh_squared_distance(p, v, f)
+    assert np.abs(dist - np.sqrt(d2)).max() < 1e-3
+    assert (np.abs(dist - np.sqrt(d2)) < 1e-9).mean() > 0.995
+    q = np.einsum("nk,nkd->nd", bary, v[f[face]])
+    np.testing.assert_allclose(np.linalg.norm(q - p, axis=1), dist, atol=1e-12)
+
+
+def test_transfer_weights_interpolate_the_closest_triangle():
+    body = np.array([[0.0, 0, 0], [1.0, 0, 0], [0.0, 1, 0], [1.0, 1, 0]])
+    faces = np.array([[0, 1, 2], [1, 3, 2]])
+    body_w = np.eye(4)[:, :3] + np.array([[0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 1.0]])  # vertex 3 -> joint 2
+    pts = np.array([[0.2, 0.3, 0.05], [0.9, 0.8, -0.2], [-0.5, 0.5, 0.0]])
+    w = transfer_weights(pts, body, faces, body_w)
+    # above (0.2, 0.3) in triangle 0: barycentric (0.5, 0.2, 0.3); (0.9, 0.8) in triangle 1: b 0.2, c 0.1, d 0.7;
+    # (-0.5, 0.5) projects onto the edge a-c at (0, 0.5)
+    np.testing.assert_allclose(w, [[0.5, 0.2, 0.3], [0.0, 0.2, 0.8], [0.5, 0.0, 0.5]], atol=1e-12)
+
+
+def _strip(n: int = 40):
+    """A 1 m x 0.1 m strip of triangles along x, weights a step from joint 0 to joint 1 at x = 0.5."""
+    xs = np.linspace(0, 1, n)
+    v = np.concatenate([np.stack([xs, np.zeros(n), np.zeros(n)], 1), np.stack([xs, np.full(n, 0.1), np.zeros(n)], 1)])
+    f = np.concatenate([[[i, i + 1, n + i], [i + 1, n + i + 1, n + i]] for i in range(n - 1)])
+    w = np.stack([v[:, 0] < 0.5, v[:, 0] >= 0.5], 1).astype(float)
+    return v, f, w
+
+
+def test_smoothing_spreads_a_weight_step_and_keeps_sums():
+    v, f, w = _strip()
+    s = smooth_weights(w, v, f, 20)
+    np.testing.assert_allclose(s.sum(1), 1.0)
+    top = s[:40, 1]
+    assert np.all(np.diff(top) >= -1e-12)  # still monotone along the strip
+    assert 0.05 < top[18] < 0.5 < top[21] < 0.95  # the step is now a ramp across several edges
+    assert top[0] < 1e-3 and top[-1] > 0.999  # far ends untouched
+    np.testing.assert_array_equal(smooth_weights(w, v, f, 0), w)
+    const = np.tile([[0.3, 0.7]], (len(v), 1))
+    np.testing.assert_allclose(smooth_weights(const, v, f, 10), const, atol=1e-12)
+
+
+def test_posing_and_edge_stretch_of_a_bent_strip():
+    """Bending joint 1's half of the strip up by 90 degrees about the z axis at x = 0.5: with the hard step the edges
+    across the joint stretch; with smoothed weights the worst stretch drops. Reference: the stretch of a rigid
+    rotation is exactly 1 everywhere."""
+    v, f, w = _strip()
+    R = np.eye(4)
+    R[:3, :3] = [[0, -1, 0], [1, 0, 0], [0, 0, 1]]
+    pivot = np.eye(4)
+    pivot[:3, 3] = [0.5, 0, 0]
+    T = np.stack([np.eye(4), pivot @ R @ np.linalg.inv(pivot)])
+    rigid = edge_stretch(v, pose_vertices(v, np.tile([[0.0, 1.0]], (len(v), 1)), T), f)
+    np.testing.assert_allclose(rigid, 1.0, atol=1e-12)
+    hard = stretch_summary(edge_stretch(v, pose_vertices(v, w, T), f))
+    soft = stretch_summary(edge_stretch(v, pose_vertices(v, smooth_weights(w, v, f, 20), T), f))
+    assert hard["worst"] > 1.5 and soft["worst"] < hard["worst"]
+    assert soft["over3x"] == 0
+    assert stretch_summary(rigid) == {"worst": pytest.approx(1.0), "worst1pct_median": pytest.approx(1.0), "over3x": 0}
