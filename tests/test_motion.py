@@ -278,38 +278,91 @@ def test_nan_is_refused(tmp_path, fmt):
 
 # ---------------------------------------------------------------- BVH
 
-# A CMU-named skeleton whose mapped joints sit at REST_JOINTS (in cm), with CMU's extra joints in between.
-_BVH_TREE = [  # (name, parent name, SMPL joint whose rest position it takes, or None for an extra joint)
-    ("Hips", None, "pelvis"),
-    ("LHipJoint", "Hips", None), ("LeftUpLeg", "LHipJoint", "left_hip"), ("LeftLeg", "LeftUpLeg", "left_knee"),
-    ("LeftFoot", "LeftLeg", "left_ankle"), ("LeftToeBase", "LeftFoot", "left_foot"),
-    ("RHipJoint", "Hips", None), ("RightUpLeg", "RHipJoint", "right_hip"), ("RightLeg", "RightUpLeg", "right_knee"),
-    ("RightFoot", "RightLeg", "right_ankle"), ("RightToeBase", "RightFoot", "right_foot"),
-    ("LowerBack", "Hips", "spine1"), ("Spine", "LowerBack", "spine2"), ("Spine1", "Spine", "spine3"),
-    ("Neck", "Spine1", "neck"), ("Neck1", "Neck", None), ("Head", "Neck1", "head"),
-    ("LeftShoulder", "Spine1", "left_collar"), ("LeftArm", "LeftShoulder", "left_shoulder"),
-    ("LeftForeArm", "LeftArm", "left_elbow"), ("LeftHand", "LeftForeArm", "left_wrist"),
-    ("LeftFingerBase", "LeftHand", "left_hand"),
-    ("RightShoulder", "Spine1", "right_collar"), ("RightArm", "RightShoulder", "right_shoulder"),
-    ("RightForeArm", "RightArm", "right_elbow"), ("RightHand", "RightForeArm", "right_wrist"),
-    ("RightFingerBase", "RightHand", "right_hand"),
-]  # fmt: skip
-_EXTRA_POS = {"LHipJoint": (0.04, -0.03, 0.0), "RHipJoint": (-0.04, -0.03, 0.0), "Neck1": (0.0, 0.04, 0.01)}
+# Skeletons whose mapped joints sit at REST_JOINTS (in cm), each in one naming scheme, with the scheme's extra joints.
+_BVH_TREES = {  # scheme -> [(name, parent name, SMPL joint whose rest position it takes, or None for an extra joint)]
+    "cmu": [
+        ("Hips", None, "pelvis"),
+        ("LHipJoint", "Hips", None), ("LeftUpLeg", "LHipJoint", "left_hip"), ("LeftLeg", "LeftUpLeg", "left_knee"),
+        ("LeftFoot", "LeftLeg", "left_ankle"), ("LeftToeBase", "LeftFoot", "left_foot"),
+        ("RHipJoint", "Hips", None), ("RightUpLeg", "RHipJoint", "right_hip"),
+        ("RightLeg", "RightUpLeg", "right_knee"), ("RightFoot", "RightLeg", "right_ankle"),
+        ("RightToeBase", "RightFoot", "right_foot"),
+        ("LowerBack", "Hips", "spine1"), ("Spine", "LowerBack", "spine2"), ("Spine1", "Spine", "spine3"),
+        ("Neck", "Spine1", "neck"), ("Neck1", "Neck", None), ("Head", "Neck1", "head"),
+        ("LeftShoulder", "Spine1", "left_collar"), ("LeftArm", "LeftShoulder", "left_shoulder"),
+        ("LeftForeArm", "LeftArm", "left_elbow"), ("LeftHand", "LeftForeArm", "left_wrist"),
+        ("LeftFingerBase", "LeftHand", "left_hand"),
+        ("RightShoulder", "Spine1", "right_collar"), ("RightArm", "RightShoulder", "right_shoulder"),
+        ("RightForeArm", "RightArm", "right_elbow"), ("RightHand", "RightForeArm", "right_wrist"),
+        ("RightFingerBase", "RightHand", "right_hand"),
+    ],
+    # Biovision / MotionBuilder: LeftShoulder is the upper arm, LeftCollar the collar bone.
+    "biovision": [
+        ("Hips", None, "pelvis"),
+        ("LeftHip", "Hips", "left_hip"), ("LeftKnee", "LeftHip", "left_knee"), ("LeftAnkle", "LeftKnee", "left_ankle"),
+        ("RightHip", "Hips", "right_hip"), ("RightKnee", "RightHip", "right_knee"),
+        ("RightAnkle", "RightKnee", "right_ankle"),
+        ("Chest", "Hips", "spine1"), ("Chest2", "Chest", "spine3"), ("Neck", "Chest2", "neck"), ("Head", "Neck", "head"),
+        ("LeftCollar", "Chest2", "left_collar"), ("LeftShoulder", "LeftCollar", "left_shoulder"),
+        ("LeftElbow", "LeftShoulder", "left_elbow"), ("LeftWrist", "LeftElbow", "left_wrist"),
+        ("RightCollar", "Chest2", "right_collar"), ("RightShoulder", "RightCollar", "right_shoulder"),
+        ("RightElbow", "RightShoulder", "right_elbow"), ("RightWrist", "RightElbow", "right_wrist"),
+    ],
+    "mixamo": [
+        ("mixamorig:Hips", None, "pelvis"),
+        ("mixamorig:LeftUpLeg", "mixamorig:Hips", "left_hip"), ("mixamorig:LeftLeg", "mixamorig:LeftUpLeg", "left_knee"),
+        ("mixamorig:LeftFoot", "mixamorig:LeftLeg", "left_ankle"),
+        ("mixamorig:RightUpLeg", "mixamorig:Hips", "right_hip"),
+        ("mixamorig:RightLeg", "mixamorig:RightUpLeg", "right_knee"),
+        ("mixamorig:RightFoot", "mixamorig:RightLeg", "right_ankle"),
+        ("mixamorig:Spine", "mixamorig:Hips", "spine1"), ("mixamorig:Spine1", "mixamorig:Spine", "spine2"),
+        ("mixamorig:Spine2", "mixamorig:Spine1", "spine3"), ("mixamorig:Neck", "mixamorig:Spine2", "neck"),
+        ("mixamorig:Head", "mixamorig:Neck", "head"),
+        ("mixamorig:LeftShoulder", "mixamorig:Spine2", "left_collar"),
+        ("mixamorig:LeftArm", "mixamorig:LeftShoulder", "left_shoulder"),
+        ("mixamorig:LeftForeArm", "mixamorig:LeftArm", "left_elbow"),
+        ("mixamorig:LeftHand", "mixamorig:LeftForeArm", "left_wrist"),
+        ("mixamorig:RightShoulder", "mixamorig:Spine2", "right_collar"),
+        ("mixamorig:RightArm", "mixamorig:RightShoulder", "right_shoulder"),
+        ("mixamorig:RightForeArm", "mixamorig:RightArm", "right_elbow"),
+        ("mixamorig:RightHand", "mixamorig:RightForeArm", "right_wrist"),
+    ],
+    # Unreal's mannequin: a root on the floor above which the pelvis moves.
+    "unreal": [
+        ("root", None, None), ("pelvis", "root", "pelvis"),
+        ("thigh_l", "pelvis", "left_hip"), ("calf_l", "thigh_l", "left_knee"), ("foot_l", "calf_l", "left_ankle"),
+        ("ball_l", "foot_l", "left_foot"),
+        ("thigh_r", "pelvis", "right_hip"), ("calf_r", "thigh_r", "right_knee"), ("foot_r", "calf_r", "right_ankle"),
+        ("ball_r", "foot_r", "right_foot"),
+        ("spine_01", "pelvis", "spine1"), ("spine_02", "spine_01", "spine2"), ("spine_03", "spine_02", "spine3"),
+        ("neck_01", "spine_03", "neck"), ("head", "neck_01", "head"),
+        ("clavicle_l", "spine_03", "left_collar"), ("upperarm_l", "clavicle_l", "left_shoulder"),
+        ("lowerarm_l", "upperarm_l", "left_elbow"), ("hand_l", "lowerarm_l", "left_wrist"),
+        ("middle_01_l", "hand_l", "left_hand"),
+        ("clavicle_r", "spine_03", "right_collar"), ("upperarm_r", "clavicle_r", "right_shoulder"),
+        ("lowerarm_r", "upperarm_r", "right_elbow"), ("hand_r", "lowerarm_r", "right_wrist"),
+        ("middle_01_r", "hand_r", "right_hand"),
+    ],
+}  # fmt: skip
+_BVH_TREE = _BVH_TREES["cmu"]
+_EXTRA_POS = {"LHipJoint": (0.04, -0.03, 0.0), "RHipJoint": (-0.04, -0.03, 0.0), "Neck1": (0.0, 0.04, 0.01),
+              "root": (0.0, -0.94, 0.0)}  # fmt: skip
 
 
-def _bvh_rest(to_file: np.ndarray, units: float) -> dict[str, np.ndarray]:
+def _bvh_rest(to_file: np.ndarray, units: float, tree=_BVH_TREE) -> dict[str, np.ndarray]:
     rest = {}
-    for name, _, smpl in _BVH_TREE:
+    for name, _, smpl in tree:
         p = REST_JOINTS[JOINT_INDEX[smpl]].double().numpy() if smpl else np.array(_EXTRA_POS[name])
         rest[name] = to_file @ p * units
     return rest
 
 
-def _write_bvh(path, to_file: np.ndarray, units: float, angles: dict[str, np.ndarray], root_pos: np.ndarray, order):
+def _write_bvh(path, to_file: np.ndarray, units: float, angles: dict[str, np.ndarray], root_pos: np.ndarray, order,
+               tree=_BVH_TREE, frame_time: str = "0.0083333"):  # fmt: skip
     """Write a BVH; angles: joint -> F x 3 degrees in channel `order` (e.g. "ZXY"); root_pos: F x 3 file units."""
-    rest = _bvh_rest(to_file, units)
-    parents = {n: p for n, p, _ in _BVH_TREE}
-    children = {n: [c for c, p, _ in _BVH_TREE if p == n] for n, _, _ in _BVH_TREE}
+    rest = _bvh_rest(to_file, units, tree)
+    parents = {n: p for n, p, _ in tree}
+    children = {n: [c for c, p, _ in tree if p == n] for n, _, _ in tree}
     rot_ch = " ".join(f"{a}rotation" for a in order)
     lines, cols = ["HIERARCHY"], []
 
@@ -332,20 +385,20 @@ def _write_bvh(path, to_file: np.ndarray, units: float, angles: dict[str, np.nda
             lines.extend([f"{ind}  End Site", f"{ind}  {{", end, f"{ind}  }}"])
         lines.append(f"{ind}}}")
 
-    emit("Hips", 0)
+    emit(tree[0][0], 0)
     values = np.concatenate(cols, 1)
-    lines += ["MOTION", f"Frames: {len(values)}", "Frame Time: 0.0083333"]
+    lines += ["MOTION", f"Frames: {len(values)}", f"Frame Time: {frame_time}"]
     lines += [" ".join(f"{v:.6f}" for v in row) for row in values]
     Path(path).write_text("\n".join(lines) + "\n")
     return rest
 
 
-def _bvh_fk(rest, angles, root_pos, order, frames):
+def _bvh_fk(rest, angles, root_pos, order, frames, tree=_BVH_TREE):
     """Independent BVH forward kinematics with scipy's intrinsic Euler angles: joint -> F x 3 positions."""
     from scipy.spatial.transform import Rotation
 
     rots, pos = {}, {}
-    for name, parent, _ in _BVH_TREE:
+    for name, parent, _ in tree:
         local = Rotation.from_euler(order.upper(), angles.get(name, np.zeros((frames, 3))), degrees=True).as_matrix()
         if parent is None:
             rots[name], pos[name] = local, root_pos + rest[name]
@@ -355,30 +408,73 @@ def _bvh_fk(rest, angles, root_pos, order, frames):
     return pos
 
 
-@pytest.mark.parametrize("up", ["y", "z"])
-def test_bvh_joint_positions_match_the_files_own_kinematics(tmp_path, up):
+@pytest.mark.parametrize("scheme, up", [("cmu", "y"), ("cmu", "z"), ("biovision", "y"), ("mixamo", "z"),
+                                        ("unreal", "z")])  # fmt: skip
+def test_bvh_joint_positions_match_the_files_own_kinematics(tmp_path, scheme, up, caplog):
+    tree = _BVH_TREES[scheme]
     frames, units, order = 5, 100.0, "ZXY"
     to_file = np.eye(3) if up == "y" else np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # world -> file axes
     rng = np.random.default_rng(5)
-    driven = [n for n, _, s in _BVH_TREE if s and n not in ("LeftToeBase", "RightToeBase")]
+    driven = [n for n, _, s in tree if s and s not in ("left_foot", "right_foot")]
     angles = {n: rng.uniform(-35, 35, (frames, 3)) for n in driven}
     root = rng.uniform(-50, 50, (frames, 3))
     path = tmp_path / "take.bvh"
-    rest = _write_bvh(path, to_file, units, angles, root, order)
-    m = load_motion(str(path))
-    assert len(m) == frames and m.fps == pytest.approx(120, rel=1e-4) and m.name == "take"
-    ref = _bvh_fk(rest, angles, root, order, frames)
+    rest = _write_bvh(path, to_file, units, angles, root, order, tree)
+    with caplog.at_level("WARNING"):
+        m = load_motion(str(path))
+    assert not caplog.records, "every core joint is mapped"
+    assert len(m) == frames and m.fps == 120 and m.name == "take"
+    ref = _bvh_fk(rest, angles, root, order, frames, tree)
     J, _ = forward_kinematics(m.poses.double(), transl=m.transl.double())
-    for name, _, smpl in _BVH_TREE:
+    pelvis = next(n for n, _, s in tree if s == "pelvis")
+    for name, _, smpl in tree:
         if smpl is None:
             continue
-        expected = (ref[name] - ref["Hips"]) @ to_file / units  # file units and axes -> metres, world axes
+        expected = (ref[name] - ref[pelvis]) @ to_file / units  # file units and axes -> metres, world axes
         got = (J[:, JOINT_INDEX[smpl]] - J[:, 0]).numpy()
         np.testing.assert_allclose(got, expected, atol=2e-4, err_msg=name)
     # Root path in metres: relative x/z, vertical motion kept.
-    path_m = (root - root[0]) @ to_file / units
+    path_m = (ref[pelvis] - ref[pelvis][0]) @ to_file / units
     np.testing.assert_allclose((m.transl - m.transl[0]).numpy(), path_m, atol=1e-5)
     assert np.allclose(m.transl[0, [0, 2]].numpy(), 0)
+
+
+def test_biovision_arms_hang_instead_of_folding(tmp_path):
+    """Biovision names the upper arm LeftShoulder and the collar LeftCollar: a clip that lowers the arms from the
+    T-pose rest (80 degrees about z at the shoulders) must give arms hanging beside the body."""
+    tree = _BVH_TREES["biovision"]
+    angles = {"LeftShoulder": np.array([[0.0, 0, 0], [-80.0, 0, 0]]), "RightShoulder": np.array([[0.0, 0, 0], [80.0, 0, 0]])}
+    _write_bvh(tmp_path / "bio.bvh", np.eye(3), 100.0, angles, np.zeros((2, 3)), "ZXY", tree, "0.0333333")
+    m = load_motion(str(tmp_path / "bio.bvh"))
+    assert m.fps == 30.0
+    J = m.joints()[1]
+    for side in ("left", "right"):
+        shoulder, elbow, wrist = (J[JOINT_INDEX[f"{side}_{n}"]] for n in ("shoulder", "elbow", "wrist"))
+        upper = elbow - shoulder
+        assert float(upper[1]) < -0.9 * float(upper.norm())  # the upper arm points down (80 degrees below level)
+        assert float(wrist[1]) < float(shoulder[1]) - 0.45  # the hand hangs half a metre below the shoulder
+        assert abs(float(wrist[0] - shoulder[0])) < 0.15  # beside the body, not out to the side or up by the head
+    J0 = m.joints()[0]
+    np.testing.assert_allclose(J0[JOINT_INDEX["left_wrist"], 1], J0[JOINT_INDEX["left_shoulder"], 1], atol=1e-4)
+
+
+def test_bvh_warns_when_a_core_joint_stays_unmapped(tmp_path, caplog):
+    tree = [t for t in _BVH_TREES["biovision"] if "Elbow" not in t[0] and "Wrist" not in t[0]]
+    _write_bvh(tmp_path / "noelbow.bvh", np.eye(3), 100.0, {}, np.zeros((1, 3)), "ZXY", tree, "0.033367")
+    with caplog.at_level("WARNING"):
+        m = load_motion(str(tmp_path / "noelbow.bvh"))
+    assert m.fps == pytest.approx(30000 / 1001, abs=1e-12)
+    text = " ".join(r.getMessage() for r in caplog.records)
+    assert "left_elbow" in text and "right_elbow" in text and "LeftShoulder" in text
+
+
+@pytest.mark.parametrize("written, fps", [("0.0333333", 30.0), ("0.033333", 30.0), ("0.04", 25.0), ("0.0166667", 60.0),
+                                          ("0.00833333", 120.0), ("0.0333667", 30000 / 1001), ("0.1", 10.0),
+                                          ("0.0123", 1 / 0.0123)])  # fmt: skip
+def test_bvh_frame_rates_are_exact(written, fps):
+    from dreamavatar.motion.bvh import exact_rate
+
+    assert exact_rate(written) == pytest.approx(fps, rel=1e-12)
 
 
 def test_bvh_simple_bend_gives_the_expected_smpl_rotation(tmp_path):

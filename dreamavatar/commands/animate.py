@@ -9,11 +9,13 @@ from dreamavatar.commands.face_options import add_face_arguments
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from dreamavatar.commands import FPS_HELP
+
     p = sub.add_parser("animate", help="render an avatar performing a motion to mp4", description=__doc__)
     p.add_argument("run_dir", help="the --out folder of a `dreamavatar generate` run")
     p.add_argument("--motion", default=None,
                    help="a built-in motion (see `dreamavatar motions`) or a motion file (default with a face input: idle)")
-    p.add_argument("--fps", type=float, default=None, help="frame rate of a motion file that records none (default 30)")
+    p.add_argument("--fps", type=float, default=None, help=FPS_HELP)
     p.add_argument("--camera", choices=("fixed", "orbit", "portrait"), default="fixed",
                    help="fixed: a level camera at --view that follows the body; orbit: one turn over the clip; "
                         "portrait: head and shoulders from --view, following the head")

@@ -11,6 +11,8 @@ FORMATS = ("glb", "vrm", "obj", "ply")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from dreamavatar.commands import FPS_HELP
+
     from dreamavatar.export.rig import SKELETON_NAMES
 
     p = sub.add_parser("export", help="export the avatar as glb/vrm/obj/ply, optionally rigged and animated",
@@ -20,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rigged", action="store_true", help="glb: add the 24-joint skeleton and skin weights (vrm always has them)")
     p.add_argument("--motion", default=None,
                    help="glb: embed this motion as an animation; obj/ply: write one posed mesh per frame")
-    p.add_argument("--fps", type=float, default=None, help="frame rate of a motion file that records none (default 30)")
+    p.add_argument("--fps", type=float, default=None, help=FPS_HELP)
     p.add_argument("--frames", default=None, metavar="A:B", help="half-open frame range of the motion")
     p.add_argument("--faces", type=int, default=20000, metavar="N",
                    help="decimate the mesh to about N triangles (default 20000, a game character's budget; 0: keep all)")

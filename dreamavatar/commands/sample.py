@@ -16,6 +16,8 @@ log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from dreamavatar.commands import FPS_HELP
+
     p = subparsers.add_parser(
         "sample",
         help="draw one image from a prior on a pose's skeleton (condition | sample PNG)",
@@ -25,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("prompt", help="text prompt, e.g. \"a man wearing a red t-shirt and blue trousers\"")
     p.add_argument("--motion", default=None, help="built-in motion name or motion file (default: the A-pose)")
     p.add_argument("--frame", type=int, default=0, help="frame index of the motion (default 0)")
-    p.add_argument("--fps", type=float, default=None, help="frame rate of a motion file that records none")
+    p.add_argument("--fps", type=float, default=None, help=FPS_HELP)
     p.add_argument("--view", default="front", choices=("front", "side", "back"), help="camera (default front)")
     p.add_argument("--no-view-prompt", action="store_true", help="do not prepend \"front/side/back view of\"")
     p.add_argument("--prior", default="tiny",

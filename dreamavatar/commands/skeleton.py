@@ -11,6 +11,8 @@ BATCH = 16  # frames posed and drawn together
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from dreamavatar.commands import FPS_HELP
+
     p = subparsers.add_parser(
         "skeleton",
         help="render a motion's OpenPose skeleton (condition images) to a video",
@@ -20,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--view", default="front", choices=("front", "side", "back", "orbit"), help="camera (default front)")
     p.add_argument("--size", type=int, default=512, help="image size in pixels, a multiple of 16 (default 512)")
     p.add_argument("--frames", default=None, metavar="A:B", help="half-open frame range after resampling, e.g. 0:60")
-    p.add_argument("--fps", type=float, default=None, help="frame rate of a motion file that records none (default 30)")
+    p.add_argument("--fps", type=float, default=None, help=FPS_HELP)
     p.add_argument("--out-fps", type=float, default=None, help="video frame rate (default: the motion's)")
     p.add_argument("--body", default="anny", choices=("anny", "smpl"), help="body model (default anny)")
     p.add_argument("--smpl-dir", default=None, help="folder with your SMPL model files (for --body smpl)")

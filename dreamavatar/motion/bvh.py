@@ -1,4 +1,4 @@
-"""BVH files (CMU-, Mixamo- or similarly named skeletons) mapped onto SMPL's 24 joints.
+"""BVH files (CMU-, Mixamo-, Biovision/MotionBuilder- or Unreal-named skeletons) mapped onto SMPL's 24 joints.
 
 Method: BVH forward kinematics gives each joint's world rotation relative to the file's rest pose (all channels
 zero). The file's axes are found from its rest skeleton (up = hips -> head, left = right hip -> left hip), so y-up and
@@ -10,8 +10,11 @@ to metres by the ratio of the rest skeleton heights (head over feet) of skeleton
 
 from __future__ import annotations
 
+import logging
 import math
+import re
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -23,22 +26,40 @@ from dreamavatar.errors import UserError
 from dreamavatar.motion.ground import anchor_translation
 from dreamavatar.motion.motion import Motion
 
-# BVH joint names (lower case, no namespace, no "_" or " ") that can drive each SMPL joint, best first. The spine
-# joints are found along the chain from the hips to the neck instead.
+log = logging.getLogger(__name__)
+
+# BVH joint names that can drive each SMPL joint, best first, written for the left side: "{left}" is "left" or
+# "right", "{l}" is "l" or "r" (a prefix or a suffix), in names lower-cased with the namespace ("mixamorig:"), "_",
+# "." and " " removed. Schemes: CMU and Mixamo (LeftUpLeg, LeftLeg, LeftFoot, LeftShoulder = collar, LeftArm,
+# LeftForeArm, LeftHand), Biovision / MotionBuilder (LeftHip, LeftKnee, LeftAnkle, LeftCollar, LeftShoulder = upper
+# arm, LeftElbow, LeftWrist), Unreal's mannequin (thigh_l, calf_l, foot_l, ball_l, clavicle_l, upperarm_l,
+# lowerarm_l, hand_l), 3ds Max Biped ("Bip01 L Thigh", ...). The same name can mean different joints in different
+# schemes ("LeftShoulder"), so limbs are matched from the hand or foot inwards, each joint an ancestor of the one
+# matched after it (`map_joints`). The spine joints are found along the chain from the hips to the neck.
 _CANDIDATES: dict[str, tuple[str, ...]] = {
-    "pelvis": ("hips", "pelvis", "hip", "root"),
-    "left_hip": ("leftupleg", "lthigh", "leftthigh", "lupleg", "lefthip", "leftupperleg"),
-    "left_knee": ("leftleg", "lshin", "leftshin", "leftknee", "leftlowerleg"),
-    "left_ankle": ("leftfoot", "lfoot", "leftankle"),
-    "left_foot": ("lefttoebase", "lefttoe", "ltoe", "ltoes", "lefttoes"),
-    "neck": ("neck", "neck1"),
-    "head": ("head",),
-    "left_collar": ("leftshoulder", "lcollar", "leftcollar", "lclavicle", "leftclavicle"),
-    "left_shoulder": ("leftarm", "lshldr", "leftupperarm", "lhumerus", "lshoulder"),
-    "left_elbow": ("leftforearm", "lforearm", "leftelbow", "leftlowerarm"),
-    "left_wrist": ("lefthand", "lhand", "leftwrist"),
-    "left_hand": ("leftfingerbase", "lefthandindex1", "lefthandmiddle1", "lefthandfinger1"),
-}
+    "pelvis": ("hips", "pelvis", "hip", "root", "bip01pelvis", "bip01"),
+    "left_foot": ("{left}toebase", "{left}toe", "{l}toe", "{l}toes", "{left}toes", "ball{l}", "bip01{l}toe0"),
+    "left_ankle": ("{left}foot", "{l}foot", "{left}ankle", "foot{l}", "bip01{l}foot"),
+    "left_knee": ("{left}leg", "{l}shin", "{left}shin", "{left}knee", "{left}lowerleg", "calf{l}", "bip01{l}calf"),
+    "left_hip": ("{left}upleg", "{l}thigh", "{left}thigh", "{l}upleg", "{left}hip", "{left}upperleg", "thigh{l}",
+                 "bip01{l}thigh"),
+    "neck": ("neck", "neck1", "neck01", "bip01neck"),
+    "head": ("head", "bip01head"),
+    "left_hand": ("{left}fingerbase", "{left}handmiddle1", "{left}handindex1", "{left}handfinger1", "middle01{l}",
+                  "bip01{l}finger2", "bip01{l}finger0"),
+    "left_wrist": ("{left}hand", "{l}hand", "{left}wrist", "hand{l}", "bip01{l}hand"),
+    "left_elbow": ("{left}forearm", "{l}forearm", "{left}elbow", "{left}lowerarm", "lowerarm{l}", "bip01{l}forearm"),
+    "left_shoulder": ("{left}arm", "{l}shldr", "{left}upperarm", "{l}humerus", "upperarm{l}", "bip01{l}upperarm",
+                      "{left}shoulder", "{l}shoulder"),
+    "left_collar": ("{left}collar", "{l}collar", "{left}shoulder", "{left}clavicle", "{l}clavicle", "clavicle{l}",
+                    "bip01{l}clavicle"),
+}  # fmt: skip
+# Limbs from the end inwards: each joint must be an ancestor of the previous one in the file (when that one exists).
+_CHAINS = (("left_foot", "left_ankle", "left_knee", "left_hip"),
+           ("left_hand", "left_wrist", "left_elbow", "left_shoulder", "left_collar"))  # fmt: skip
+# The joints whose absence breaks a motion visibly: a warning names them.
+CORE_JOINTS = ("pelvis", "spine1", "left_shoulder", "right_shoulder", "left_elbow", "right_elbow", "left_knee",
+               "right_knee")  # fmt: skip
 # Child whose rest direction defines each SMPL joint's bone (for the rest-pose correction).
 _BONE_CHILD = {
     "left_hip": "left_knee", "left_knee": "left_ankle", "left_ankle": "left_foot", "spine1": "spine2",
@@ -63,6 +84,7 @@ class Bvh:
     joints: list[BvhJoint]
     values: np.ndarray  # F x C
     frame_time: float
+    frame_time_text: str = ""  # as written, for the exact rate
 
     def forward_kinematics(self) -> tuple[np.ndarray, np.ndarray]:
         """World rotations F x J x 3 x 3 (relative to the rest pose) and positions F x J x 3, in the file's axes."""
@@ -168,37 +190,68 @@ def _parse(tok: list[str]) -> Bvh:
         raise ValueError(f"{values.size} values for {frames} frames of {nchan} channels")
     if frame_time <= 0:
         raise ValueError(f"frame time {frame_time}")
-    return Bvh(joints, values.reshape(frames, nchan), frame_time)
+    return Bvh(joints, values.reshape(frames, nchan), frame_time, tok[i + 5])
 
 
 _CHANNELS = {f"{a}{k}" for a in "xyz" for k in ("position", "rotation")}
 
 
 def _norm(name: str) -> str:
-    return name.split(":")[-1].lower().replace("_", "").replace(" ", "")
+    """Lower case, no namespace ("mixamorig:", "mixamorig1_"), no "_", "." or " "."""
+    n = name.split(":")[-1].split("|")[-1].lower()
+    n = re.sub(r"^mixamorig\d*_?", "", n)
+    return re.sub(r"[_. \-]", "", n)
 
 
-def _to_right(name: str) -> str:
-    """The right-side spelling of a left-side candidate name ("leftarm" -> "rightarm", "lthigh" -> "rthigh")."""
-    return "right" + name[4:] if name.startswith("left") else "r" + name[1:]
+def _spell(template: str, side: str) -> str:
+    """A candidate template for one side: side "left" or "right"."""
+    return template.replace("{left}", side).replace("{l}", side[0])
+
+
+def _is_ancestor(bvh: Bvh, a: int, b: int) -> bool:
+    """Whether joint a is a strict ancestor of joint b."""
+    k = bvh.joints[b].parent
+    while k >= 0:
+        if k == a:
+            return True
+        k = bvh.joints[k].parent
+    return False
 
 
 def map_joints(bvh: Bvh) -> dict[int, int]:
     """SMPL joint index -> BVH joint index for every SMPL joint the file can drive."""
-    names = {_norm(j.name): k for k, j in reversed(list(enumerate(bvh.joints)))}
+    names: dict[str, list[int]] = {}
+    for k, j in enumerate(bvh.joints):
+        names.setdefault(_norm(j.name), []).append(k)
     out: dict[int, int] = {}
-    for smpl, cands in _CANDIDATES.items():
-        sides = [(smpl, cands)]
-        if smpl.startswith("left_"):
-            sides.append((smpl.replace("left_", "right_"), tuple(_to_right(c) for c in cands)))
-        for target, names_wanted in sides:
-            found = next((names[c] for c in names_wanted if c in names), None)
-            if found is not None:
-                out[JOINT_INDEX[target]] = found
+    taken: set[int] = set()
+
+    def find(smpl: str, side: str, below: int | None) -> int | None:
+        """The first candidate joint for `smpl`, unused, and an ancestor of `below` when given."""
+        for template in _CANDIDATES[smpl]:
+            for k in names.get(_spell(template, side), []):
+                if k not in taken and (below is None or _is_ancestor(bvh, k, below)):
+                    return k
+        return None
+
+    for side in ("left", "right"):
+        for chain in _CHAINS:
+            below = None
+            for smpl in chain:
+                k = find(smpl, side, below)
+                if k is not None:
+                    out[JOINT_INDEX[smpl.replace("left", side)]] = k
+                    taken.add(k)
+                    below = k
+    for smpl in ("pelvis", "head", "neck"):
+        k = find(smpl, "left", None)
+        if k is not None:
+            out[JOINT_INDEX[smpl]] = k
+            taken.add(k)
     if JOINT_INDEX["pelvis"] not in out:
         out[JOINT_INDEX["pelvis"]] = 0
     # Spine: the joints strictly between the hips and the neck, spread over SMPL's three spine joints.
-    neck = out.get(JOINT_INDEX["neck"])
+    neck = out.get(JOINT_INDEX["neck"], out.get(JOINT_INDEX["head"]))
     if neck is not None:
         chain = []
         k = bvh.joints[neck].parent
@@ -206,6 +259,7 @@ def map_joints(bvh: Bvh) -> dict[int, int]:
             chain.append(k)
             k = bvh.joints[k].parent
         chain.reverse()
+        chain = [k for k in chain if k not in taken]
         if chain:
             picks = np.unique(np.round(np.linspace(0, len(chain) - 1, min(3, len(chain)))).astype(int))
             spine = ["spine1", "spine3"] if len(picks) == 2 else ["spine1", "spine2", "spine3"][: len(picks)]
@@ -252,8 +306,12 @@ def load_bvh(path: Path) -> Motion:
     if missing:
         raise UserError(
             f"motion file {path}: no BVH joint for SMPL {', '.join(missing)}; expected a human skeleton with "
-            "CMU or Mixamo joint names (Hips, LeftUpLeg, RightUpLeg, ..., Neck, Head)"
+            "CMU, Mixamo, Biovision or Unreal joint names (Hips, LeftUpLeg or LeftHip, ..., Neck, Head)"
         )
+    unmapped = [n for n in CORE_JOINTS if JOINT_INDEX[n] not in m]
+    if unmapped:
+        log.warning("motion file %s: no BVH joint drives SMPL %s (they follow their parents); the file's joints are "
+                    "%s", path, ", ".join(unmapped), ", ".join(j.name for j in bvh.joints))  # fmt: skip
     rest = bvh.rest_positions()
     C = _frame_axes(rest, m)
     rest_w = rest @ C.T
@@ -284,7 +342,34 @@ def load_bvh(path: Path) -> Motion:
     if height_file <= 1e-9:
         raise UserError(f"motion file {path}: the rest skeleton has no height; expected a standing human skeleton")
     transl = torch.from_numpy(pos[:, m[0]] @ C.T * (height_smpl / height_file))
-    return Motion(poses, anchor_translation(poses, transl), 1.0 / bvh.frame_time, path.stem)
+    return Motion(poses, anchor_translation(poses, transl), exact_rate(bvh.frame_time_text), path.stem)
+
+
+# Frame rates in use (film, PAL, NTSC and their multiples, mocap): preferred when the written frame time allows them.
+_COMMON_RATES = (Fraction(24000, 1001), Fraction(24), Fraction(25), Fraction(30000, 1001), Fraction(30), Fraction(48),
+                 Fraction(50), Fraction(60000, 1001), Fraction(60), Fraction(72), Fraction(90), Fraction(100),
+                 Fraction(120), Fraction(240))  # fmt: skip
+
+
+def exact_rate(frame_time: str) -> float:
+    """Frames per second from a BVH's frame time as written. A short decimal is exact ("0.04" -> 25, "0.0123" ->
+    81.30...); a long one is a rounded repeating decimal, read as the common rate or else the simplest ratio p / q
+    (q <= 1001) whose frame time q / p rounds to the written digits: "0.0333333" -> 30, "0.0333667" -> 30000 / 1001."""
+    text = frame_time.strip()
+    exact = Fraction(text)
+    mantissa = text.lower().split("e")[0].replace(".", "").replace("-", "").lstrip("0")
+    if len(mantissa) < 5 or exact <= 0:
+        return float(1 / exact) if exact > 0 else 1.0 / float(text)
+    decimals = len(text.split(".")[1]) if "." in text and "e" not in text.lower() else 9
+    tol = Fraction(1, 2 * 10**decimals)
+    for rate in _COMMON_RATES:
+        if abs(1 / rate - exact) <= tol:
+            return float(rate)
+    for q in range(1, 1002):
+        p = round(q / exact)
+        if p > 0 and abs(Fraction(q, p) - exact) <= tol:
+            return p / q
+    return float(1 / exact)
 
 
 def _height(rest: np.ndarray, m: dict[int, int]) -> float:
