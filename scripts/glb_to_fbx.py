@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     actions = list(bpy.data.actions)
     if actions:
         start, end = actions[0].frame_range
-        scene.frame_start, scene.frame_end = int(start), int(end)
+        scene.frame_start, scene.frame_end = round(start), round(end)  # the keys sit at (almost) whole frames
     bpy.ops.export_scene.fbx(filepath=dst, use_selection=False, object_types={"ARMATURE", "MESH"},
                              add_leaf_bones=False, bake_anim=bool(actions), bake_anim_use_all_actions=False,
                              bake_anim_use_nla_strips=False, bake_anim_simplify_factor=0.0, axis_forward="Z",

@@ -21,3 +21,21 @@ def anny_body():
     from dreamavatar.body import load_body
 
     return load_body("anny")
+
+
+@pytest.fixture(scope="session")
+def run_dir(tmp_path_factory):
+    """A quick `generate` run of the tiny preset (4 steps, short stage 0), shared by every test that needs an avatar."""
+    from runs import generate
+
+    tmp = tmp_path_factory.mktemp("e2e")
+    assert generate(tmp / "run", 4, tmp) == 0
+    return tmp / "run"
+
+
+@pytest.fixture(scope="session")
+def exports(run_dir, tmp_path_factory):
+    """The session run exported through the command line as GLB (rigged, animated), VRM, textured GLB and PLY."""
+    from runs import export_all
+
+    return export_all(run_dir, tmp_path_factory.mktemp("exports"))

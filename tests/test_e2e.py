@@ -12,35 +12,7 @@ import pytest
 import torch
 
 from dreamavatar.cli import main
-
-PROMPT = "a man wearing a red t-shirt and blue trousers"
-
-
-_INIT_CACHE: list[Path] = []  # one stage-0 cache for the whole module (every run reuses the first fit)
-
-
-def fast_overrides(tmp: Path) -> list[str]:
-    """Small enough for CI: 32 px renders, a short stage 0 cached once for the module, tiny previews."""
-    if not _INIT_CACHE:
-        _INIT_CACHE.append(tmp / "init-cache")
-    return [
-        "init.iterations=60", "init.resolution=32", "init.views=12", "init.rays_per_step=1024",
-        f"init.cache_dir={_INIT_CACHE[0]}", "train.resolution=32", "train.checkpoint_every=2",
-        "train.preview_every=0", "train.preview_size=32", "train.turntable_frames=4", "train.turntable_size=32",
-        "train.animate_from=0.5",
-    ]  # fmt: skip
-
-
-def generate(out: Path, steps: int, tmp: Path, *extra: str) -> int:
-    return main(["generate", PROMPT, "--steps", str(steps), "--out", str(out), "--no-progress", *extra,
-                 *fast_overrides(tmp)])  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("e2e")
-    assert generate(tmp / "run", 4, tmp) == 0
-    return tmp / "run"
+from runs import PROMPT, generate  # the quick-run helpers; conftest.py's session fixture `run_dir` is one such run
 
 
 def test_generate_writes_a_complete_run(run_dir, capsys):
@@ -123,8 +95,11 @@ def test_export_rigged_glb_matches_the_nerf_in_a_pose(run_dir, tmp_path):
     assert data["inverse_bind"].shape == (24, 4, 4)
     np.testing.assert_allclose(data["weights"].sum(1), 1, atol=1e-5)
     frame = 20
-    verts = torch.from_numpy(skin_vertices(data, data["anim_world"][frame])).float()
     loaded = load_avatar(run_dir)
+    # the export stands on the floor: the same rig moved by the offset between its pelvis and the body's
+    offset = data["rest_world"][0, :3, 3] - loaded.body.canonical().joints[0, 0].double().numpy()
+    assert abs(offset[1]) > 0.5  # the pelvis is 0.9 m above the export's floor, near y = 0 in the body's frame
+    verts = torch.from_numpy(skin_vertices(data, data["anim_world"][frame]) - offset).float()
     m = load_motion("squat")
     out = loaded.pose(m.poses[frame : frame + 1], m.transl[frame : frame + 1])
     cam = orbit_cameras(3.0, 90.0, 30.0, 45.0, 64, (0.0, loaded.center_y, 0.0))

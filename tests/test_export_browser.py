@@ -1,6 +1,7 @@
-"""A headless browser (Debian's chromium) loads a rigged GLB in a three.js page served on localhost, and the
-screenshot shows the avatar. Skips where chromium or three.js is absent (see the README: `apt-get install chromium`,
-`npm install --prefix .cache/three three`)."""
+"""A headless browser (Debian's chromium) loads exported files in a three.js page served on localhost: a synthetic rigged
+figure, a real exported avatar (GLB with its normals) and a VRM through @pixiv/three-vrm; the screenshots show the
+figure standing on the floor grid. Skips where chromium or three.js is absent (see the README: `apt-get install
+chromium`, `npm install --prefix .cache/three three@0.170.0 @pixiv/three-vrm@3.5.5`; CI does this)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from dreamavatar.export.gltf import RiggedMesh, write_glb
 
 REPO = Path(__file__).resolve().parents[1]
 THREE = Path(os.environ.get("DREAMAVATAR_THREE_DIR", REPO / ".cache/three/node_modules/three"))
+THREE_VRM = THREE.parent / "@pixiv/three-vrm"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 pytestmark = pytest.mark.skipif(
@@ -55,6 +57,8 @@ def _stick_figure() -> RiggedMesh:
 def server(tmp_path):
     shutil.copy(REPO / "dreamavatar/export/viewer.html", tmp_path / "viewer.html")
     os.symlink(THREE, tmp_path / "three")
+    if THREE_VRM.is_dir():
+        os.symlink(THREE_VRM, tmp_path / "three-vrm")
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     handler.log_message = lambda *a, **k: None
@@ -121,3 +125,68 @@ def test_threejs_plays_the_arkit_morph_targets(server, anny_body):
     assert shots[0].sum() > 200 and shots[1].sum() > 200, {t: s.sum() for t, s in shots.items()}
     # the lower lip drops about 3.4 cm: about 34 px at this distance (fov 40 degrees, 256 px)
     assert top[1] - top[0] > 15, top
+
+
+# A fixed camera 3.6 m in front of the origin at chest height, so the floor's place in the picture is known.
+EYE, TARGET, FOV, SIZE = np.array([0.0, 0.9, 3.6]), np.array([0.0, 0.85, 0.0]), 40.0, 256
+
+
+def _pixel_row(p: np.ndarray) -> float:
+    """The image row of world point p through the viewer's fixed camera (three.js lookAt, vertical fov FOV)."""
+    fwd = (TARGET - EYE) / np.linalg.norm(TARGET - EYE)
+    right = np.cross(fwd, [0.0, 1.0, 0.0])
+    right /= np.linalg.norm(right)
+    up = np.cross(right, fwd)
+    d = p - EYE
+    f = (SIZE / 2) / np.tan(np.deg2rad(FOV / 2))
+    return SIZE / 2 - f * float(d @ up) / float(d @ fwd)
+
+
+def _figure_on_the_floor(folder: Path, url: str, query: str) -> str:
+    fixed = f"eye={','.join(map(str, EYE))}&target={','.join(map(str, TARGET))}&w={SIZE}&h={SIZE}"
+    page = f"{url}/viewer.html?{query}&{fixed}"
+    title = _chromium(["--dump-dom", page], folder)
+    _chromium([f"--window-size={SIZE},{SIZE}", f"--screenshot={folder / 'shot.png'}", page], folder)
+    img = np.asarray(Image.open(folder / "shot.png").convert("RGB")).astype(int)
+    white = (img > 235).all(-1)
+    greenish = img[..., 1] - np.maximum(img[..., 0], img[..., 2]) > 25  # the green floor lines, anti-aliased on white
+    figure = ~white & ~greenish
+    assert ((img[..., 1] > 150) & (img[..., 0] < 80)).sum() > 200, "the floor grid is not drawn"
+    assert figure.sum() > 800, "the avatar is not visible"
+    ys, xs = np.nonzero(figure)
+    assert np.ptp(ys) > 0.8 * np.ptp(xs) and abs(xs.mean() - SIZE / 2) < 25  # a standing figure (T-pose: as wide), centred
+    floor = _pixel_row(np.zeros(3))
+    toes = _pixel_row(np.array([0.0, 0.0, 0.15]))  # feet reach a little in front of the origin: a few rows lower
+    assert floor - 4 <= ys.max() <= toes + 4, (ys.max(), floor, toes)  # the feet stand on the grid, not in it
+    return title
+
+
+@pytest.mark.slow
+def test_threejs_shows_the_exported_avatar_smooth_and_standing_on_the_floor(server, exports):
+    folder, url = server
+    shutil.copy(exports["glb"], folder / "avatar.glb")
+    title = _figure_on_the_floor(folder, url, "glb=avatar.glb&t=0")
+    assert "loaded skinned=1 animations=1 normals=1 flat=0" in title, title
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not THREE_VRM.is_dir(), reason="needs @pixiv/three-vrm (npm install --prefix .cache/three @pixiv/three-vrm)")
+def test_three_vrm_loads_the_vrm_humanoid_standing_on_the_floor(server, exports):
+    folder, url = server
+    shutil.copy(exports["vrm"], folder / "avatar.vrm")
+    title = _figure_on_the_floor(folder, url, "vrm=avatar.vrm")
+    assert "vrm=1 humanoid=24 meta=1:Test Author" in title, title
+
+
+@pytest.mark.skipif(not THREE_VRM.is_dir(), reason="needs @pixiv/three-vrm (npm install --prefix .cache/three @pixiv/three-vrm)")
+def test_three_vrm_reads_expressions_bound_to_arkit_morph_targets(server):
+    """The expressions hook: a mesh carrying ARKit-named morph targets gets VRM preset expressions three-vrm loads."""
+    from dreamavatar.export.vrm import PRESET_TARGETS, parse_meta, write_vrm
+
+    folder, url = server
+    fig = _stick_figure()
+    names = sorted({t for ts in PRESET_TARGETS.values() for t in ts})
+    deltas = np.random.default_rng(0).normal(scale=0.005, size=(len(names), len(fig.vertices), 3))
+    write_vrm(folder / "face.vrm", fig, parse_meta([], {"name": "stick", "authors": ["me"]}), (names, deltas))
+    title = _chromium(["--dump-dom", f"{url}/viewer.html?vrm=face.vrm&w=64&h=64"], folder)
+    assert f"vrm=1 humanoid=24 meta=1:me expressions={len(PRESET_TARGETS)}" in title, title

@@ -1,5 +1,6 @@
 """Skin weights of exported meshes: closest points on the body surface (against libigl's exact query and a hand-worked
-triangle), barycentric weight transfer, diffusion over the mesh, posing and the edge-stretch measure."""
+triangle), barycentric weight transfer and its trust test, inpainting over the mesh (against the 1D harmonic
+solution), posing and the edge-stretch measure."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from dreamavatar.export.skinning import (
     closest_point_on_triangles,
     closest_points_on_mesh,
     edge_stretch,
+    inpaint_weights,
     pose_vertices,
-    smooth_weights,
     stretch_summary,
     transfer_weights,
 )
@@ -61,10 +62,14 @@ def test_transfer_weights_interpolate_the_closest_triangle():
     faces = np.array([[0, 1, 2], [1, 3, 2]])
     body_w = np.eye(4)[:, :3] + np.array([[0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 1.0]])  # vertex 3 -> joint 2
     pts = np.array([[0.2, 0.3, 0.05], [0.9, 0.8, -0.2], [-0.5, 0.5, 0.0]])
-    w = transfer_weights(pts, body, faces, body_w)
+    normals = np.array([[0.0, 0, 1], [0.0, 0, -1], [-1.0, 0, 0]])
+    w, trusted = transfer_weights(pts, body, faces, body_w, normals, max_distance=0.1, max_angle=30)
     # above (0.2, 0.3) in triangle 0: barycentric (0.5, 0.2, 0.3); (0.9, 0.8) in triangle 1: b 0.2, c 0.1, d 0.7;
     # (-0.5, 0.5) projects onto the edge a-c at (0, 0.5)
     np.testing.assert_allclose(w, [[0.5, 0.2, 0.3], [0.0, 0.2, 0.8], [0.5, 0.0, 0.5]], atol=1e-12)
+    # trusted: only the first (5 cm above the body, facing its way); the second faces against it, the third is 50 cm off
+    assert trusted.tolist() == [True, False, False]
+    assert transfer_weights(pts, body, faces, body_w, None, max_distance=1.0)[1].tolist() == [True, True, True]
 
 
 def _strip(n: int = 40):
@@ -76,22 +81,30 @@ def _strip(n: int = 40):
     return v, f, w
 
 
-def test_smoothing_spreads_a_weight_step_and_keeps_sums():
-    v, f, w = _strip()
-    s = smooth_weights(w, v, f, 20)
-    np.testing.assert_allclose(s.sum(1), 1.0)
-    top = s[:40, 1]
-    assert np.all(np.diff(top) >= -1e-12)  # still monotone along the strip
-    assert 0.05 < top[18] < 0.5 < top[21] < 0.95  # the step is now a ramp across several edges
-    assert top[0] < 1e-3 and top[-1] > 0.999  # far ends untouched
-    np.testing.assert_array_equal(smooth_weights(w, v, f, 0), w)
+def test_inpainting_fills_the_untrusted_span_harmonically():
+    """Weights trusted only at the strip's ends (joint 0 up to x = 0.275, joint 1 from x = 0.725): the fill between is
+    the harmonic function of the strip, linear in x: w1 = (x - 0.275) / 0.45."""
+    v, f, _ = _strip(41)
+    w0 = np.stack([v[:, 0] < 0.5, v[:, 0] >= 0.5], 1).astype(float)
+    trusted = (v[:, 0] < 0.3 - 1e-9) | (v[:, 0] > 0.7 + 1e-9)
+    w = inpaint_weights(w0, v, f, trusted, radius=1e-4)
+    np.testing.assert_allclose(w.sum(1), 1.0)
+    mid = ~trusted
+    linear = (v[:, 0] - 0.275) / 0.45
+    np.testing.assert_allclose(w[mid, 1], linear[mid], atol=0.02)  # the triangulation's diagonals tilt each row a bit
+    rows = (w[:41, 1] + w[41:, 1]) / 2  # ... in opposite directions: their mean is the straight ramp
+    np.testing.assert_allclose(rows[mid[:41]], linear[:41][mid[:41]], atol=2e-3)
+    np.testing.assert_allclose(w[trusted], w0[trusted], atol=1e-3)  # a tiny radius keeps the trusted weights
+    # a larger radius also smooths the trusted ones, keeping sums and constants
+    soft = inpaint_weights(w0, v, f, np.ones(len(v), bool), radius=0.05)
+    assert 0.05 < soft[19, 1] < 0.5 < soft[21, 1] < 0.95 and np.all(np.diff(soft[:41, 1]) >= -1e-12)
     const = np.tile([[0.3, 0.7]], (len(v), 1))
-    np.testing.assert_allclose(smooth_weights(const, v, f, 10), const, atol=1e-12)
+    np.testing.assert_allclose(inpaint_weights(const, v, f, trusted, 0.05), const, atol=1e-12)
 
 
 def test_posing_and_edge_stretch_of_a_bent_strip():
     """Bending joint 1's half of the strip up by 90 degrees about the z axis at x = 0.5: with the hard step the edges
-    across the joint stretch; with smoothed weights the worst stretch drops. Reference: the stretch of a rigid
+    across the joint stretch; with inpainted weights the worst stretch drops. Reference: the stretch of a rigid
     rotation is exactly 1 everywhere."""
     v, f, w = _strip()
     R = np.eye(4)
@@ -102,7 +115,8 @@ def test_posing_and_edge_stretch_of_a_bent_strip():
     rigid = edge_stretch(v, pose_vertices(v, np.tile([[0.0, 1.0]], (len(v), 1)), T), f)
     np.testing.assert_allclose(rigid, 1.0, atol=1e-12)
     hard = stretch_summary(edge_stretch(v, pose_vertices(v, w, T), f))
-    soft = stretch_summary(edge_stretch(v, pose_vertices(v, smooth_weights(w, v, f, 20), T), f))
+    trusted = np.abs(v[:, 0] - 0.5) > 0.1
+    soft = stretch_summary(edge_stretch(v, pose_vertices(v, inpaint_weights(w, v, f, trusted, 0.01), T), f))
     assert hard["worst"] > 1.5 and soft["worst"] < hard["worst"]
     assert soft["over3x"] == 0
     assert stretch_summary(rigid) == {"worst": pytest.approx(1.0), "worst1pct_median": pytest.approx(1.0), "over3x": 0}

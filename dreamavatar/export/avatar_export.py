@@ -20,7 +20,7 @@ from dreamavatar.avatar import LoadedAvatar
 from dreamavatar.export.gltf import JointAnimation, RiggedMesh, write_glb
 from dreamavatar.export.mesh import DensityGrid, MeshConfig, choose_threshold, clean_mesh, vertex_colors, vertex_normals
 from dreamavatar.export.rig import floor_offset, joint_names, shift_transforms
-from dreamavatar.export.skinning import pose_vertices, smooth_weights, transfer_weights
+from dreamavatar.export.skinning import inpaint_weights, pose_vertices, transfer_weights
 
 
 @dataclass
@@ -45,7 +45,8 @@ class AvatarMesh:
 @torch.no_grad()
 def extract_avatar_mesh(loaded: LoadedAvatar, cfg: MeshConfig | None = None) -> AvatarMesh:
     """Marching cubes on the avatar's density in the canonical pose, cleaned, smoothed and decimated, coloured by its
-    albedo, skinned from the closest points of the canonical body surface (canonical frame)."""
+    albedo, skinned from the closest points of the canonical body surface, filled in and smoothed where those are not
+    trusted (`skinning.inpaint_weights`). In the canonical frame."""
     from dreamavatar.errors import UserError
 
     cfg = cfg or MeshConfig()
@@ -62,10 +63,12 @@ def extract_avatar_mesh(loaded: LoadedAvatar, cfg: MeshConfig | None = None) -> 
         raise UserError(f"the avatar's density never reaches the mesh threshold {level}: give a lower --threshold")
     v, f = clean_mesh(v, f, cfg)
     colors = vertex_colors(color_function(loaded), v)
-    weights = transfer_weights(v, canonical.vertices[0].double().numpy(), canonical.faces.numpy().astype(np.int64),
-                               canonical.weights.double().numpy())  # fmt: skip
-    weights = smooth_weights(weights, v, f, cfg.weight_smoothing)
-    return AvatarMesh(v, f, colors, vertex_normals(v, f), weights, canonical.joints[0].double().numpy())
+    normals = vertex_normals(v, f)
+    weights, trusted = transfer_weights(v, canonical.vertices[0].double().numpy(),
+                                        canonical.faces.numpy().astype(np.int64), canonical.weights.double().numpy(),
+                                        normals, cfg.trust_distance, cfg.trust_angle)  # fmt: skip
+    weights = inpaint_weights(weights, v, f, trusted, cfg.weight_radius)
+    return AvatarMesh(v, f, colors, normals, weights, canonical.joints[0].double().numpy())
 
 
 def color_function(loaded: LoadedAvatar):

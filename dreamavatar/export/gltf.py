@@ -275,10 +275,15 @@ def write_glb(path: str | Path, mesh: RiggedMesh, animation: JointAnimation | No
 # ---------------------------------------------------------------------- reading back (tests and tools)
 
 
+def load_glb(path: str | Path) -> gl.GLTF2:
+    """A binary glTF by its content, whatever its extension (.glb, .vrm)."""
+    return gl.GLTF2().load_binary(str(path))
+
+
 def read_skin(path: str | Path) -> dict[str, np.ndarray]:
     """Read back what `write_glb` wrote: positions, normals, joint indices/weights, inverse bind matrices, joint node
     rest world transforms, and the animation's per-frame joint world transforms if any."""
-    doc = gl.GLTF2().load(str(path))
+    doc = load_glb(path)
     blob = doc.binary_blob()
 
     def acc(i: int) -> np.ndarray:

@@ -25,7 +25,9 @@ class MeshConfig:
     min_component_fraction: float = 0.02  # ... and only those with at least this fraction of the faces
     smooth_iterations: int = 10  # Taubin smoothing passes (lambda/mu: smooths the voxel steps, keeps the volume)
     target_faces: int = 20000  # decimate to about this many faces (0: none); a game-engine character's budget
-    weight_smoothing: int = 20  # diffusion steps of the skin weights over the mesh (skinning.smooth_weights)
+    weight_radius: float = 0.03  # metres over which trusted skin weights are smoothed (skinning.inpaint_weights)
+    trust_distance: float = 0.05  # skin weights read from the body are trusted within this distance (metres) ...
+    trust_angle: float = 30.0  # ... where mesh and body face the same way within this angle (degrees)
     chunk: int = 262144  # points per density query
 
 
@@ -129,14 +131,18 @@ def taubin_smooth(vertices: np.ndarray, faces: np.ndarray, iterations: int, lamb
 
 
 def decimate(vertices: np.ndarray, faces: np.ndarray, target_faces: int) -> tuple[np.ndarray, np.ndarray]:
-    """Quadric-error edge collapse (fast-simplification) down to about `target_faces`, then drop the degenerate and
-    unreferenced leftovers. Returns (vertices, faces)."""
+    """Quadric-error edge collapse (fast-simplification) down to about `target_faces`, then drop the leftovers:
+    degenerate faces, back-to-back face pairs (a collapsed fin: its vertices would get no normal) and unreferenced
+    vertices. Returns (vertices, faces)."""
     import fast_simplification
     import trimesh
 
     v, f = fast_simplification.simplify(vertices, faces.astype(np.int64), target_count=int(target_faces))
     mesh = trimesh.Trimesh(v, f, process=True)  # merges duplicates, drops unreferenced vertices
-    mesh.update_faces(mesh.nondegenerate_faces())
+    keep = mesh.nondegenerate_faces()
+    _, inverse, counts = np.unique(np.sort(mesh.faces, 1), axis=0, return_inverse=True, return_counts=True)
+    keep &= counts[inverse.reshape(-1)] == 1
+    mesh.update_faces(keep)
     mesh.remove_unreferenced_vertices()
     return np.asarray(mesh.vertices), np.asarray(mesh.faces, dtype=np.int64)
 

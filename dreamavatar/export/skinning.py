@@ -2,9 +2,12 @@
 skinning and the edge-stretch measure that judges the result.
 
 Weights are read where each mesh vertex's closest point on the canonical body surface falls (barycentric over that
-triangle, so neighbouring vertices get continuous weights instead of jumping between nearest body vertices), then
-diffused over the exported mesh's own edges: a garment or a marching-cubes bridge between arm and torso gets a
-gradual change of weights instead of a seam that tears when the arm moves.
+triangle, so neighbouring vertices get continuous weights instead of jumping between nearest body vertices). Where
+that reading is not trusted (the mesh far from the body, or facing another way than the body there: the web of
+surface that marching cubes spans between the thighs or between arm and torso, a skirt), the weights are filled in
+smoothly from the trusted ones over the exported mesh's own surface, and the trusted ones are smoothed over a few
+centimetres (`inpaint_weights`): a web gets a gradual change of weights instead of a seam that tears when the
+legs spread or the arm rises.
 """
 
 from __future__ import annotations
@@ -94,41 +97,51 @@ def closest_points_on_mesh(points: np.ndarray, vertices: np.ndarray, faces: np.n
 
 
 def transfer_weights(vertices: np.ndarray, body_vertices: np.ndarray, body_faces: np.ndarray,
-                     body_weights: np.ndarray) -> np.ndarray:  # fmt: skip
-    """Skin weights at the closest point of the body surface: the barycentric blend of that triangle's vertex
-    weights. vertices N x 3, body_vertices M x 3, body_faces F x 3, body_weights M x J -> N x J, rows sum to 1."""
-    face, bary, _ = closest_points_on_mesh(vertices, body_vertices, body_faces)
+                     body_weights: np.ndarray, normals: np.ndarray | None = None, max_distance: float = 0.05,
+                     max_angle: float = 45.0) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Skin weights at the closest point of the body surface: the barycentric blend of that triangle's vertex weights,
+    and whether each is trusted: the point is within `max_distance` metres and (given the mesh's `normals`) the body
+    faces the same way there within `max_angle` degrees. vertices N x 3, body_vertices M x 3, body_faces F x 3,
+    body_weights M x J -> (N x J rows summing to 1, N bool)."""
+    face, bary, dist = closest_points_on_mesh(vertices, body_vertices, body_faces)
     w = np.einsum("nk,nkj->nj", bary, body_weights[body_faces[face]])
     w = np.clip(w, 0, None)
-    return w / np.maximum(w.sum(1, keepdims=True), EPS)
+    confident = dist <= max_distance
+    if normals is not None:
+        tri = body_vertices[body_faces[face]]
+        fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
+        fn /= np.maximum(np.linalg.norm(fn, axis=1, keepdims=True), EPS)
+        confident &= np.einsum("ij,ij->i", fn, normals) >= np.cos(np.deg2rad(max_angle))
+    return w / np.maximum(w.sum(1, keepdims=True), EPS), confident
 
 
-def mesh_adjacency(vertices: np.ndarray, faces: np.ndarray):
-    """The random-walk matrix of a triangle mesh's edges weighted by 1 / length^2 (scipy CSR, V x V, rows sum to 1):
-    a discrete heat kernel, so diffusion spreads over distance on the surface rather than over edge counts (a sliver
-    edge's two ends are averaged together hardest, as their closeness asks)."""
+def graph_laplacian(vertices: np.ndarray, faces: np.ndarray):
+    """The mesh's graph Laplacian with edge weights 1 / length^2 (scipy CSR, V x V): (L w)_i = sum_j c_ij (w_i - w_j),
+    a discretisation of -2 x the surface Laplacian in metres^-2."""
     import scipy.sparse as sp
 
     e = mesh_edges(faces)
-    length = np.linalg.norm(vertices[e[:, 0]] - vertices[e[:, 1]], axis=1)
-    c = 1.0 / np.maximum(length, 1e-5) ** 2
+    c = 1.0 / np.maximum(np.linalg.norm(vertices[e[:, 0]] - vertices[e[:, 1]], axis=1), 1e-5) ** 2
     n = len(vertices)
-    A = sp.coo_matrix((np.concatenate([c, c]), (np.concatenate([e[:, 0], e[:, 1]]), np.concatenate([e[:, 1], e[:, 0]]))),
+    W = sp.coo_matrix((np.concatenate([c, c]), (np.concatenate([e[:, 0], e[:, 1]]), np.concatenate([e[:, 1], e[:, 0]]))),
                       shape=(n, n)).tocsr()  # fmt: skip
-    deg = np.asarray(A.sum(1)).ravel()
-    return sp.diags(1.0 / np.maximum(deg, 1e-30)) @ A
+    return sp.diags(np.asarray(W.sum(1)).ravel()) - W
 
 
-def smooth_weights(weights: np.ndarray, vertices: np.ndarray, faces: np.ndarray, iterations: int,
-                   strength: float = 0.5) -> np.ndarray:  # fmt: skip
-    """Diffuse skin weights over the mesh's surface: `iterations` steps of w <- (1 - s) w + s P w with P the
-    `mesh_adjacency` random walk. weights V x J -> V x J, rows still sum to 1 (each step is a convex combination)."""
-    if iterations <= 0:
-        return weights
-    P = mesh_adjacency(vertices, faces)
-    w = weights
-    for _ in range(iterations):
-        w = (1 - strength) * w + strength * (P @ w)
+def inpaint_weights(weights: np.ndarray, vertices: np.ndarray, faces: np.ndarray, confident: np.ndarray,
+                    radius: float = 0.02) -> np.ndarray:  # fmt: skip
+    """Weights kept near their values where `confident` (V bool) and filled smoothly elsewhere: the minimiser of
+    sum_confident |w - w0|^2 / radius^2 + sum_edges |w_i - w_j|^2 / length^2 (one sparse solve for all joints).
+    Confident vertices keep their weights up to smoothing over about `radius` metres; the others (a web of surface
+    bridging thighs or arm and torso, a skirt far from the legs) get the harmonic blend of their surroundings.
+    weights V x J -> V x J, rows sum to 1."""
+    import scipy.sparse as sp
+    from scipy.sparse.linalg import splu
+
+    alpha = np.where(confident, 1.0 / radius**2, 1e-3)  # (m^-2) the tiny floor only anchors pieces with no trust
+    A = (graph_laplacian(vertices, faces) + sp.diags(alpha)).tocsc()
+    w = splu(A).solve(alpha[:, None] * weights)
+    w = np.clip(w, 0, None)
     return w / np.maximum(w.sum(1, keepdims=True), EPS)
 
 
