@@ -19,15 +19,16 @@ from PIL import Image
 
 from dreamavatar.body.skeleton import PARENTS, a_pose, forward_kinematics
 from dreamavatar.export.gltf import RiggedMesh, write_glb
+from tools import needs
 
 REPO = Path(__file__).resolve().parents[1]
 THREE = Path(os.environ.get("DREAMAVATAR_THREE_DIR", REPO / ".cache/three/node_modules/three"))
 THREE_VRM = THREE.parent / "@pixiv/three-vrm"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or not (THREE / "build/three.module.js").is_file(),
-    reason="needs Debian's chromium and three.js (npm install --prefix .cache/three three)",
+pytestmark = needs(
+    CHROMIUM is not None and (THREE / "build/three.module.js").is_file(),
+    "needs Debian's chromium and three.js (npm install --prefix .cache/three three)",
 )
 
 
@@ -170,7 +171,7 @@ def test_threejs_shows_the_exported_avatar_smooth_and_standing_on_the_floor(serv
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not THREE_VRM.is_dir(), reason="needs @pixiv/three-vrm (npm install --prefix .cache/three @pixiv/three-vrm)")
+@needs(THREE_VRM.is_dir(), "needs @pixiv/three-vrm (npm install --prefix .cache/three @pixiv/three-vrm)")
 def test_three_vrm_loads_the_vrm_humanoid_standing_on_the_floor(server, exports):
     folder, url = server
     shutil.copy(exports["vrm"], folder / "avatar.vrm")
@@ -178,7 +179,7 @@ def test_three_vrm_loads_the_vrm_humanoid_standing_on_the_floor(server, exports)
     assert "vrm=1 humanoid=24 meta=1:Test Author" in title, title
 
 
-@pytest.mark.skipif(not THREE_VRM.is_dir(), reason="needs @pixiv/three-vrm (npm install --prefix .cache/three @pixiv/three-vrm)")
+@needs(THREE_VRM.is_dir(), "needs @pixiv/three-vrm (npm install --prefix .cache/three @pixiv/three-vrm)")
 def test_three_vrm_reads_expressions_bound_to_arkit_morph_targets(server):
     """The expressions hook: a mesh carrying ARKit-named morph targets gets VRM preset expressions three-vrm loads."""
     from dreamavatar.export.vrm import PRESET_TARGETS, parse_meta, write_vrm

@@ -20,18 +20,19 @@ import pytest
 
 from dreamavatar.export.gltf import load_glb, read_skin, skin_vertices, srgb_to_linear
 from runs import RAISED_ARM_FRAME
+from tools import needs
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_MODULES = Path(os.environ.get("DREAMAVATAR_NODE_MODULES", REPO / ".cache/three/node_modules"))
 BPY_PYTHON = Path(os.environ.get("DREAMAVATAR_BPY_PYTHON", REPO / ".cache/bpy/bin/python"))
 GLTF_TO_BLENDER = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # glTF's y-up -> Blender's z-up, as its importer does
 
-needs_validator = pytest.mark.skipif(
-    shutil.which("node") is None or not (NODE_MODULES / "gltf-validator").is_dir(),
-    reason="needs node and the Khronos validator (npm install --prefix .cache/three gltf-validator)",
+needs_validator = needs(
+    shutil.which("node") is not None and (NODE_MODULES / "gltf-validator").is_dir(),
+    "needs node and the Khronos validator (npm install --prefix .cache/three gltf-validator)",
 )
-needs_blender = pytest.mark.skipif(
-    not BPY_PYTHON.is_file(), reason="needs Blender's bpy in .cache/bpy (python3 -m venv .cache/bpy && .cache/bpy/bin/pip install bpy)"
+needs_blender = needs(
+    BPY_PYTHON.is_file(), "needs Blender's bpy in .cache/bpy (python3 -m venv .cache/bpy && .cache/bpy/bin/pip install bpy)"
 )
 
 _VALIDATE_JS = """

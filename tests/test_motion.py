@@ -327,6 +327,21 @@ _BVH_TREES = {  # scheme -> [(name, parent name, SMPL joint whose rest position 
         ("mixamorig:RightForeArm", "mixamorig:RightArm", "right_elbow"),
         ("mixamorig:RightHand", "mixamorig:RightForeArm", "right_wrist"),
     ],
+    # 3ds Max Biped: names with spaces, the side as " L " / " R ".
+    "biped": [
+        ("Bip01", None, None), ("Bip01 Pelvis", "Bip01", "pelvis"),
+        ("Bip01 L Thigh", "Bip01 Pelvis", "left_hip"), ("Bip01 L Calf", "Bip01 L Thigh", "left_knee"),
+        ("Bip01 L Foot", "Bip01 L Calf", "left_ankle"), ("Bip01 L Toe0", "Bip01 L Foot", "left_foot"),
+        ("Bip01 R Thigh", "Bip01 Pelvis", "right_hip"), ("Bip01 R Calf", "Bip01 R Thigh", "right_knee"),
+        ("Bip01 R Foot", "Bip01 R Calf", "right_ankle"), ("Bip01 R Toe0", "Bip01 R Foot", "right_foot"),
+        ("Bip01 Spine", "Bip01 Pelvis", "spine1"), ("Bip01 Spine1", "Bip01 Spine", "spine2"),
+        ("Bip01 Spine2", "Bip01 Spine1", "spine3"), ("Bip01 Neck", "Bip01 Spine2", "neck"),
+        ("Bip01 Head", "Bip01 Neck", "head"),
+        ("Bip01 L Clavicle", "Bip01 Neck", "left_collar"), ("Bip01 L UpperArm", "Bip01 L Clavicle", "left_shoulder"),
+        ("Bip01 L Forearm", "Bip01 L UpperArm", "left_elbow"), ("Bip01 L Hand", "Bip01 L Forearm", "left_wrist"),
+        ("Bip01 R Clavicle", "Bip01 Neck", "right_collar"), ("Bip01 R UpperArm", "Bip01 R Clavicle", "right_shoulder"),
+        ("Bip01 R Forearm", "Bip01 R UpperArm", "right_elbow"), ("Bip01 R Hand", "Bip01 R Forearm", "right_wrist"),
+    ],
     # Unreal's mannequin: a root on the floor above which the pelvis moves.
     "unreal": [
         ("root", None, None), ("pelvis", "root", "pelvis"),
@@ -346,7 +361,7 @@ _BVH_TREES = {  # scheme -> [(name, parent name, SMPL joint whose rest position 
 }  # fmt: skip
 _BVH_TREE = _BVH_TREES["cmu"]
 _EXTRA_POS = {"LHipJoint": (0.04, -0.03, 0.0), "RHipJoint": (-0.04, -0.03, 0.0), "Neck1": (0.0, 0.04, 0.01),
-              "root": (0.0, -0.94, 0.0)}  # fmt: skip
+              "root": (0.0, -0.94, 0.0), "Bip01": (0.0, 0.0, 0.0)}  # fmt: skip
 
 
 def _bvh_rest(to_file: np.ndarray, units: float, tree=_BVH_TREE) -> dict[str, np.ndarray]:
@@ -409,13 +424,15 @@ def _bvh_fk(rest, angles, root_pos, order, frames, tree=_BVH_TREE):
 
 
 @pytest.mark.parametrize("scheme, up", [("cmu", "y"), ("cmu", "z"), ("biovision", "y"), ("mixamo", "z"),
-                                        ("unreal", "z")])  # fmt: skip
+                                        ("unreal", "z"), ("biped", "z")])  # fmt: skip
 def test_bvh_joint_positions_match_the_files_own_kinematics(tmp_path, scheme, up, caplog):
     tree = _BVH_TREES[scheme]
     frames, units, order = 5, 100.0, "ZXY"
     to_file = np.eye(3) if up == "y" else np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # world -> file axes
     rng = np.random.default_rng(5)
-    driven = [n for n, _, s in tree if s and s not in ("left_foot", "right_foot")]
+    # Biped hangs the clavicles off the neck, SMPL off the spine: a turning neck would move them differently
+    still = {"Bip01 Neck"} if scheme == "biped" else set()
+    driven = [n for n, _, s in tree if s and s not in ("left_foot", "right_foot") and n not in still]
     angles = {n: rng.uniform(-35, 35, (frames, 3)) for n in driven}
     root = rng.uniform(-50, 50, (frames, 3))
     path = tmp_path / "take.bvh"

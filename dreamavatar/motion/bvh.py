@@ -151,9 +151,10 @@ def _parse(tok: list[str]) -> Bvh:
             parent = next((s for s in reversed(stack) if s >= 0), -1)
             if t == "JOINT" and parent < 0:
                 raise ValueError("JOINT outside ROOT")
-            joints.append(BvhJoint(tok[i + 1], parent, np.zeros(3)))
+            end = tok.index("{", i + 1)  # a name may hold spaces ("Bip01 L Thigh")
+            joints.append(BvhJoint(" ".join(tok[i + 1 : end]), parent, np.zeros(3)))
             stack.append(len(joints) - 1)
-            i += 2
+            i = end
         elif t == "END":
             stack.append(-2)
             i += 2
