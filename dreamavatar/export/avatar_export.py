@@ -17,10 +17,10 @@ import numpy as np
 import torch
 
 from dreamavatar.avatar import LoadedAvatar
-from dreamavatar.export.gltf import JointAnimation, RiggedMesh, write_glb
+from dreamavatar.export.gltf import MAX_INFLUENCES, JointAnimation, RiggedMesh, write_glb
 from dreamavatar.export.mesh import DensityGrid, MeshConfig, choose_threshold, clean_mesh, vertex_colors, vertex_normals
 from dreamavatar.export.rig import floor_offset, joint_names, shift_transforms
-from dreamavatar.export.skinning import inpaint_weights, pose_vertices, transfer_weights
+from dreamavatar.export.skinning import inpaint_weights, limit_influences, pose_vertices, transfer_weights
 
 
 @dataclass
@@ -67,7 +67,7 @@ def extract_avatar_mesh(loaded: LoadedAvatar, cfg: MeshConfig | None = None) -> 
     weights, trusted = transfer_weights(v, canonical.vertices[0].double().numpy(),
                                         canonical.faces.numpy().astype(np.int64), canonical.weights.double().numpy(),
                                         normals, cfg.trust_distance, cfg.trust_angle)  # fmt: skip
-    weights = inpaint_weights(weights, v, f, trusted, cfg.weight_radius)
+    weights = limit_influences(inpaint_weights(weights, v, f, trusted, cfg.weight_radius), v, f, MAX_INFLUENCES)
     return AvatarMesh(v, f, colors, normals, weights, canonical.joints[0].double().numpy())
 
 

@@ -27,7 +27,7 @@ class MeshConfig:
     target_faces: int = 20000  # decimate to about this many faces (0: none); a game-engine character's budget
     weight_radius: float = 0.03  # metres over which trusted skin weights are smoothed (skinning.inpaint_weights)
     trust_distance: float = 0.05  # skin weights read from the body are trusted within this distance (metres) ...
-    trust_angle: float = 30.0  # ... where mesh and body face the same way within this angle (degrees)
+    trust_angle: float = 45.0  # ... where mesh and body face the same way within this angle (degrees)
     chunk: int = 262144  # points per density query
 
 
