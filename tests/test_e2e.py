@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from dreamavatar.cli import main
-from runs import PROMPT, generate  # the quick-run helpers; conftest.py's session fixture `run_dir` is one such run
+from runs import PROMPT, fast_overrides, generate  # quick-run helpers (conftest.py builds `run_dir` with them)
 
 
 def test_generate_writes_a_complete_run(run_dir, capsys):
