@@ -148,7 +148,8 @@ class AnnyBody(BodyModel):
 
     @dataclass
     class Config:
-        # anny's six phenotype values in [0, 1]; 0.5 everywhere is an average adult (age 0 is an infant).
+        # anny's six phenotype values in [0, 1]; 0.5 everywhere is anny's default body (1.63 m). The age scale and
+        # what each value means are written once, on prompts.spec.Body.
         gender: float = 0.5
         age: float = 0.5
         muscle: float = 0.5
