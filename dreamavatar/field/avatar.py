@@ -7,6 +7,7 @@ grid for body-guided sampling. sigma(x) = sigma_canonical(x_c) * w(x).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from dreamavatar.field.nerf import CanonicalField, NeRFConfig
 if TYPE_CHECKING:
     from dreamavatar.field.bake import BakedField
 
+OCCUPANCY_RADIUS_STEP = 0.005  # metres: occupancy radii are rounded up to this (see PosedAvatar.occupancy)
 
 
 @dataclass
@@ -39,13 +41,23 @@ class AvatarField(nn.Module):
         self.cfg = cfg = cfg or AvatarConfig()
         self.canonical = CanonicalField(cfg.nerf)
         self.deformation = Deformation(cfg.deformation)
+        self._last_body: tuple | None = None  # (key, PosedBody) of the last pose prepared (see `posed`)
 
     def posed(
         self, out: BodyOutput, index: int = 0, baked: "BakedField | None" = None, light_dir: torch.Tensor | None = None
     ) -> "PosedAvatar":
-        """The field of pose `index` of `out`. `baked` replaces the NeRF and delta MLP; `light_dir` shades."""
+        """The field of pose `index` of `out`. `baked` replaces the NeRF and delta MLP; `light_dir` shades.
+
+        The prepared body (KD-tree, inverse transforms, normals, occupancy grids) of the last `out` is kept: the
+        same unchanged output posed again (stage 1 renders the canonical body every step) reuses it."""
         d = self.cfg.deformation
-        body = PosedBody.from_output(out, index, d.knn, d.knn_workers)
+        v = out.vertices
+        key = (id(v), v._version, v.device, index, d.knn, d.knn_workers)
+        if self._last_body is not None and self._last_body[0] == key:
+            body = self._last_body[2]
+        else:
+            body = PosedBody.from_output(out, index, d.knn, d.knn_workers)
+            self._last_body = (key, v, body)  # holds the vertices so their id is not reused
         return PosedAvatar(self, body, baked, light_dir)
 
     def max_delta(self, canonical_vertices: torch.Tensor) -> float:
@@ -97,7 +109,15 @@ class PosedAvatar:
 
         radius = self.reach if radius is None else radius
         cell = cell_size or self.avatar.cfg.occupancy_cell
-        return OccupancyGrid.from_points(self.body.vertices, radius, cell, fill_holes=True)
+        # the radius rounded up to whole millimetres x 5: a slightly larger grid (samples beyond the reach are
+        # skipped in __call__), and one grid serves every step while delta moves less than that
+        radius = math.ceil(radius / OCCUPANCY_RADIUS_STEP - 1e-9) * OCCUPANCY_RADIUS_STEP
+        key = (round(cell, 9), round(radius, 9))
+        grid = self.body.occupancy_cache.get(key)
+        if grid is None:
+            grid = self.body.occupancy_cache[key] = OccupancyGrid.from_points(self.body.vertices, radius, cell,
+                                                                              fill_holes=True)  # fmt: skip
+        return grid
 
     def delta_max(self) -> float:
         """Largest delta at the body's vertices (taken to canonical space)."""

@@ -13,7 +13,7 @@ the point's side. A winding-number test would be exact but costs O(faces) per po
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -68,6 +68,7 @@ class PosedBody:
     tree: object | None = None
     workers: int = 1  # cKDTree query threads
     _near_grid: tuple | None = None  # cache of `may_be_near`: (max_distance, grid, corner, cell)
+    occupancy_cache: dict = field(default_factory=dict)  # occupancy grids of this pose by (cell, radius)
 
     @classmethod
     def from_output(cls, out: BodyOutput, index: int = 0, knn: str = "auto", workers: int = 1) -> "PosedBody":

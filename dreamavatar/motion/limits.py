@@ -53,16 +53,17 @@ def _build() -> tuple[list[str], torch.Tensor]:
 
 
 CONVENTIONS, LIMITS_DEG = _build()  # 24 conventions; 24 x 3 (x, y, z) x 2 (lo, hi) degrees
+_JOINTS_BY_CONVENTION = {c: [j for j, cj in enumerate(CONVENTIONS) if cj == c] for c in dict.fromkeys(CONVENTIONS)}
 
 
 def euler_to_rotvec(angles_deg: torch.Tensor) -> torch.Tensor:
     """Per-joint Euler angles ... x 24 x 3 (x, y, z degrees, each joint's convention) -> axis-angle ... x 24 x 3."""
     out = torch.empty_like(angles_deg)
     with single_thread():
-        for j, conv in enumerate(CONVENTIONS):
-            a = angles_deg[..., j, :]
+        for conv, joints in _JOINTS_BY_CONVENTION.items():  # one call per convention: far fewer small ops
+            a = angles_deg[..., joints, :]
             ordered = [a[..., "XYZ".index(ax)] for ax in conv]
-            out[..., j, :] = roma.euler_to_rotvec(conv, ordered, degrees=True)
+            out[..., joints, :] = roma.euler_to_rotvec(conv, ordered, degrees=True)
     return out
 
 

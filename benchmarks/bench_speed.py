@@ -1,0 +1,172 @@
+"""Speed of `generate`, `animate` and `export` on CPU against a baseline revision, measured side by side.
+
+The baseline is another revision of this repository (default: the commit before the speed work of issue 18), taken
+with `git archive` into a temporary folder and imported in its own processes (`PYTHONPATH`); the current tree runs
+the same worker code in turn, A B A B, so a drifting machine load hits both alike. Printed per figure: baseline and
+current seconds (medians) and the ratio baseline / current of each pair, as min / median / max.
+
+    .venv/bin/python benchmarks/bench_speed.py [--tasks train animate export] [--rounds 3] [--baseline REV]
+    .venv/bin/python benchmarks/bench_speed.py --scaling        # how cost grows (current tree only)
+
+Figures:
+Wall seconds and CPU seconds (all threads; steadier than wall time on a busy shared machine) are both printed.
+
+- train: seconds per training step of the tiny preset (stage 0 from its cache, warm caches), stage 1 (canonical
+  pose) and stage 2 (a sampled pose per step), after warm-up steps.
+- animate: seconds per frame of `render_motion` (the built-in dance, baked canonical field, fixed front camera) at
+  128 px and at 512 px with the skeleton panel, and the one-time bake.
+- export: `load_avatar` + `extract_avatar_mesh` + a rigged GLB with the walk motion (what
+  `dreamavatar export RUN --format glb --rigged --motion walk` does after its imports).
+- --scaling: seconds per frame against image size (128, 256, 512) and against the number of avatars in one scene
+  (1, 2, 4, 8, side by side), and seconds per training step against the hash-table size (2^14 .. 2^19 rows a level).
+
+The avatar is a short `generate` run of the current tree (made once under --run, default
+outputs/bench_speed/avatar); `--run DIR` takes any finished run instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BASELINE_REV = "c59f823"  # main before the speed work (issue 18)
+PROMPT = "a man wearing a red t-shirt and blue trousers"
+
+WORKER = r'''
+import json, os, sys, time, tempfile
+import torch
+torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+task, run, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+res = {}
+if task == "train":
+    from dreamavatar.run_config import build_config
+    from dreamavatar.run_dir import RunDir
+    from dreamavatar.train.trainer import Trainer
+    cfg = build_config("tiny", [f"prompt='{os.environ['BENCH_PROMPT']}'", *sys.argv[4:]])
+    tr = Trainer(cfg, RunDir(tempfile.mkdtemp()), progress=False)
+    tr.initialize()
+    first2 = int(cfg.train.animate_from * cfg.train.steps)
+    for stage, start in (("stage1", 0), ("stage2", first2)):
+        for s in range(start, start + 3):  # warm-up
+            tr.train_step(s); tr.optimizer.step()
+        t, c = time.perf_counter(), time.process_time()
+        for s in range(start + 3, start + 3 + n):
+            tr.train_step(s); tr.optimizer.step()
+        res[f"train {stage} s/step"] = (time.perf_counter() - t) / n
+        res[f"train {stage} cpu-s/step"] = (time.process_time() - c) / n
+elif task == "animate":
+    from dreamavatar.animation import render_motion
+    from dreamavatar.avatar import load_avatar
+    from dreamavatar.motion import load_motion
+    t = time.perf_counter()
+    loaded = load_avatar(run, bake=0.01)
+    res["animate load+bake s"] = time.perf_counter() - t
+    motion = load_motion("dance")
+    for size, skel in ((128, False), (512, True)):
+        m = motion.frames(f"0:{n + 1}")
+        frames = render_motion(loaded, m, size, skeleton=skel, progress=False)
+        next(frames)  # warm-up frame
+        t, c = time.perf_counter(), time.process_time()
+        k = sum(1 for _ in frames)
+        name = f"animate {size}px{' +skeleton' if skel else ''}"
+        res[f"{name} s/frame"] = (time.perf_counter() - t) / k
+        res[f"{name} cpu-s/frame"] = (time.process_time() - c) / k
+elif task == "export":
+    from pathlib import Path
+    from dreamavatar.avatar import load_avatar
+    from dreamavatar.export.avatar_export import export_glb, extract_avatar_mesh, motion_joint_transforms
+    from dreamavatar.motion import load_motion
+    t, c = time.perf_counter(), time.process_time()
+    loaded = load_avatar(run)
+    mesh = extract_avatar_mesh(loaded)
+    motion = load_motion("walk")
+    export_glb(mesh, Path(tempfile.mkdtemp()) / "a.glb", True, motion_joint_transforms(loaded, motion), motion.fps)
+    res["export glb --rigged s"] = time.perf_counter() - t
+    res["export glb --rigged cpu-s"] = time.process_time() - c
+print("BENCH " + json.dumps(res), flush=True)
+'''
+
+
+def baseline_tree(rev: str) -> Path:
+    """`git archive REV` unpacked into a temporary folder."""
+    out = Path(tempfile.mkdtemp(prefix="bench_speed_base_"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive, check=True)
+    return out
+
+
+def run_worker(tree: Path, task: str, run: Path, n: int, extra: list[str]) -> dict[str, float]:
+    env = {**os.environ, "PYTHONPATH": str(tree), "OMP_WAIT_POLICY": "PASSIVE", "BENCH_PROMPT": PROMPT}
+    p = subprocess.run([sys.executable, "-c", WORKER, task, str(run), str(n), *extra], env=env, cwd=str(tree),
+                       capture_output=True, text=True)  # fmt: skip
+    for line in p.stdout.splitlines():
+        if line.startswith("BENCH "):
+            return json.loads(line[6:])
+    raise RuntimeError(f"worker {task} in {tree} failed:\n{p.stderr[-3000:]}")
+
+
+def ensure_run(run: Path, steps: int) -> Path:
+    """A finished `generate` run of the current tree (made once)."""
+    if not (run / "run.json").is_file():
+        from dreamavatar.cli import main as cli
+
+        rc = cli(["generate", PROMPT, "--steps", str(steps), "--out", str(run), "--resume", "--no-progress"])
+        if rc != 0:
+            raise SystemExit(f"generate for the benchmark avatar failed ({rc})")
+    return run
+
+
+def side_by_side(args: argparse.Namespace, run: Path) -> None:
+    base = baseline_tree(args.baseline)
+    n_of = {"train": args.steps, "animate": args.frames, "export": 1}
+    rows: dict[str, tuple[list[float], list[float]]] = {}
+    for r in range(args.rounds):
+        for task in args.tasks:
+            a = run_worker(base, task, run, n_of[task], args.overrides)
+            b = run_worker(ROOT, task, run, n_of[task], args.overrides)
+            for key in b:
+                rows.setdefault(key, ([], []))
+                rows[key][0].append(a.get(key, float("nan")))
+                rows[key][1].append(b[key])
+            print(f"round {r + 1}/{args.rounds} {task}: " + ", ".join(f"{k} {a.get(k, float('nan')):.3f} -> {b[k]:.3f}"
+                                                                       for k in b), flush=True)  # fmt: skip
+    print(f"\nbaseline {args.baseline} vs current tree, {args.rounds} rounds (medians; ratio = baseline / current)")
+    print(f"{'figure':<34}{'baseline':>10}{'current':>10}{'ratio min':>11}{'median':>8}{'max':>7}")
+    for key, (a, b) in rows.items():
+        ratios = sorted(x / y for x, y in zip(a, b))
+        print(f"{key:<34}{statistics.median(a):>10.3f}{statistics.median(b):>10.3f}{ratios[0]:>11.2f}"
+              f"{statistics.median(ratios):>8.2f}{ratios[-1]:>7.2f}")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tasks", nargs="+", default=["train", "animate", "export"], choices=["train", "animate", "export"])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=12, help="timed training steps per stage")
+    ap.add_argument("--frames", type=int, default=12, help="timed animation frames per size")
+    ap.add_argument("--baseline", default=BASELINE_REV, help="git revision to compare against")
+    ap.add_argument("--run", default="outputs/bench_speed/avatar", help="a generate run to animate and export")
+    ap.add_argument("--run-steps", type=int, default=200, help="steps of the benchmark avatar when it is made")
+    ap.add_argument("--scaling", action="store_true", help="print how cost grows instead (current tree)")
+    ap.add_argument("overrides", nargs="*", help="config overrides for the training steps, key=value")
+    args = ap.parse_args()
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    sys.path.insert(0, str(ROOT))
+    run = ensure_run(Path(args.run).resolve(), args.run_steps) if {"animate", "export"} & set(args.tasks) or args.scaling else None
+    if args.scaling:
+        from benchmarks.scaling import print_scaling
+
+        print_scaling(run)
+    else:
+        side_by_side(args, run)
+
+
+if __name__ == "__main__":
+    main()
