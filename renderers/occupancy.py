@@ -45,35 +45,43 @@ class OccupancyGrid:
     def from_points(
         cls,
         points: torch.Tensor,
-        radius: float,
+        radius: float | torch.Tensor,
         cell_size: float = 0.02,
         aabb: torch.Tensor | None = None,
         fill_holes: bool = False,
     ) -> "OccupancyGrid":
-        """Cells within `radius` of any of points P x 3. Without `aabb` the box fits the dilated points; with it,
-        the box is `aabb` and points outside it only mark the cells inside. `fill_holes` also marks empty regions
-        the marked cells enclose: the inside of a closed surface given by its vertices (a body is solid)."""
+        """Cells within `radius` of any of points P x 3 (one radius, or one per point: a P tensor). Without `aabb`
+        the box fits the dilated points; with it, the box is `aabb` and points outside it only mark the cells inside.
+        `fill_holes` also marks empty regions the marked cells enclose: the inside of a closed surface given by its
+        vertices (a body is solid)."""
         if points.numel() == 0:
             raise RenderError("OccupancyGrid.from_points got no points: give the body's vertices (P x 3)")
-        if cell_size <= 0 or radius < 0:
-            raise RenderError(f"cell_size {cell_size} and radius {radius}: give cell_size > 0 and radius >= 0")
         points = points.detach().reshape(-1, 3).float()
+        radii = torch.as_tensor(radius, dtype=torch.float32, device=points.device).detach().reshape(-1)
+        if radii.numel() not in (1, points.shape[0]):
+            raise RenderError(f"{radii.numel()} radii for {points.shape[0]} points: give one radius or one per point")
+        r_max = float(radii.max())
+        if cell_size <= 0 or float(radii.min()) < 0:
+            raise RenderError(f"cell_size {cell_size} and radius {r_max}: give cell_size > 0 and radius >= 0")
         if aabb is None:
-            aabb, dims = cls.box_for(points, radius, cell_size)
+            aabb, dims = cls.box_for(points, r_max, cell_size)
         else:
             aabb = aabb.reshape(2, 3).float().to(points.device)
             dims = tuple(int(d) for d in torch.ceil((aabb[1] - aabb[0]) / cell_size).long())
             aabb = torch.stack([aabb[0], aabb[0] + torch.tensor(dims, device=points.device) * cell_size])
-        offsets = ball_offsets(radius / cell_size, points.device)
-        k = int(offsets.abs().max())
+        k = int(ball_offsets(r_max / cell_size, points.device).abs().max())
         # a padded grid (k cells each side) takes every offset without bounds checks; cells as flat indices
         pad = torch.tensor(dims, device=points.device) + 2 * k
         strides = torch.tensor([pad[1] * pad[2], pad[2], 1], device=points.device)
         cells = torch.floor((points - aabb[0]) / cell_size).long() + k
-        cells = cells[((cells >= 0) & (cells < pad)).all(-1)]  # points too far outside the box reach no cell of it
-        flat = torch.unique(cells @ strides)  # many vertices share a cell: dilate each cell once
+        inside = ((cells >= 0) & (cells < pad)).all(-1)  # points too far outside the box reach no cell of it
         grid = torch.zeros(int(pad.prod()), dtype=torch.bool, device=points.device)
-        grid[(flat[:, None] + (offsets @ strides)[None]).reshape(-1)] = True
+        radii = radii.expand(points.shape[0])[inside]
+        flat_all = cells[inside] @ strides
+        for r in torch.unique(radii).tolist():  # one dilation per distinct radius
+            flat = torch.unique(flat_all[radii == r])  # many points share a cell: dilate each cell once
+            offsets = ball_offsets(r / cell_size, points.device)
+            grid[(flat[:, None] + (offsets @ strides)[None]).reshape(-1)] = True
         grid = grid.reshape(*pad.tolist())[k : k + dims[0], k : k + dims[1], k : k + dims[2]].contiguous()
         if fill_holes:
             from scipy.ndimage import binary_fill_holes

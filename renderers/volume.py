@@ -61,7 +61,7 @@ def evaluate_early_stop(
     origins: torch.Tensor,
     dirs: torch.Tensor,
     min_transmittance: float = 1e-4,
-    round_size: int = 32,
+    round_size: int = 16,
 ) -> tuple[Samples, torch.Tensor, torch.Tensor]:
     """Run the field front to back, `round_size` samples per ray at a time, and stop a ray once its transmittance
     falls below `min_transmittance` (what lies behind changes its colour by less than that).

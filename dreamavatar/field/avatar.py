@@ -42,6 +42,15 @@ class AvatarField(nn.Module):
         self.canonical = CanonicalField(cfg.nerf)
         self.deformation = Deformation(cfg.deformation)
         self._last_body: tuple | None = None  # (key, PosedBody) of the last pose prepared (see `posed`)
+        # per canonical vertex, how far the density reaches (`dreamavatar.field.extent`); None: the weight's reach
+        self.extent: torch.Tensor | None = None
+        self._extent_version = 0
+
+    def set_extent(self, extent: torch.Tensor | None) -> None:
+        """Occupancy from the current density: samplers then dilate each vertex by its extent (+ a margin), not the
+        weight's reach. extent: V metres (`density_extent`), or None for the reach everywhere."""
+        self.extent = None if extent is None else extent.detach().float()
+        self._extent_version += 1
 
     def posed(
         self, out: BodyOutput, index: int = 0, baked: "BakedField | None" = None, light_dir: torch.Tensor | None = None
@@ -104,15 +113,23 @@ class PosedAvatar:
         return sigma, rgb
 
     def occupancy(self, cell_size: float | None = None, radius: float | None = None):
-        """An OccupancyGrid of the posed body: cells within the weight's reach of a vertex, the inside filled."""
+        """An OccupancyGrid of the posed body: cells within the weight's reach of a vertex (or, when the avatar has an
+        extent and no `radius` is given, within each vertex's extent + margin), the inside filled."""
         from renderers.occupancy import OccupancyGrid
 
-        radius = self.reach if radius is None else radius
         cell = cell_size or self.avatar.cfg.occupancy_cell
-        # the radius rounded up to whole millimetres x 5: a slightly larger grid (samples beyond the reach are
-        # skipped in __call__), and one grid serves every step while delta moves less than that
+        extent = self.avatar.extent if radius is None else None
+        radius = self.reach if radius is None else radius
+        # radii rounded up to 5 mm: a slightly larger grid (samples beyond the reach are skipped in __call__), and
+        # one grid serves every step while delta moves less than that
         radius = math.ceil(radius / OCCUPANCY_RADIUS_STEP - 1e-9) * OCCUPANCY_RADIUS_STEP
         key = (round(cell, 9), round(radius, 9))
+        if extent is not None:  # occupancy from the current density: each vertex its own radius, at most the reach
+            from dreamavatar.field.extent import EXTENT_MARGIN
+
+            per_vertex = (extent.to(self.body.vertices) + EXTENT_MARGIN) / OCCUPANCY_RADIUS_STEP
+            radius = (per_vertex - 1e-6).ceil().clamp(max=radius / OCCUPANCY_RADIUS_STEP) * OCCUPANCY_RADIUS_STEP
+            key += (self.avatar._extent_version,)
         grid = self.body.occupancy_cache.get(key)
         if grid is None:
             grid = self.body.occupancy_cache[key] = OccupancyGrid.from_points(self.body.vertices, radius, cell,

@@ -101,6 +101,10 @@ class Trainer:
 
         self.height, self.center_y = body_extent(self.body)
         self.prior = prior if prior is not None else load_prior_for(cfg, self.device)
+        if cfg.train.freeze_prior and self.device.type == "cpu":
+            from dreamavatar.train.frozen import freeze_denoiser
+
+            freeze_denoiser(self.prior)
         self.avatar = AvatarField(cfg.avatar).to(self.device)
         self.background = Background(cfg.background).to(self.device) if cfg.train.background == "mlp" else None
         self.generator = torch.Generator().manual_seed(cfg.seed)
@@ -190,6 +194,10 @@ class Trainer:
 
         t = self.cfg.train
         stage = self.stage_of(step)
+        if t.occupancy_every and (step % t.occupancy_every == 0 or self.avatar.extent is None):
+            from dreamavatar.field.extent import density_extent
+
+            self.avatar.set_extent(density_extent(self.avatar, self.canonical))
         cams, azimuths = self.sample_cameras(t.batch)
         poses = self.sample_poses(t.batch, stage)
         with torch.no_grad():
@@ -245,11 +253,13 @@ class Trainer:
             "rolled_back": self.rolled_back,
             "history": self.history,
             "seconds": self.seconds,
+            "extent": self.avatar.extent,  # the occupancy's density extent, so a resumed run samples alike
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.step = int(state["step"])
         self.avatar.load_state_dict(state["avatar"])
+        self.avatar.set_extent(state.get("extent"))
         if self.background is not None and state.get("background") is not None:
             self.background.load_state_dict(state["background"])
         self.lr_scale = float(state.get("lr_scale", 1.0))
