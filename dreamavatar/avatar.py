@@ -26,6 +26,7 @@ class LoadedAvatar:
     height: float  # canonical body height, metres
     center_y: float  # canonical body's vertical centre
     baked: Optional[BakedField] = None  # the canonical field baked to a grid (animation speed)
+    early_stop: float = 1e-4  # rays stop below this transmittance (renderers.volume.evaluate_early_stop)
 
     @torch.no_grad()
     def pose(self, poses: torch.Tensor, transl: torch.Tensor | None = None, face: FacePose | None = None) -> BodyOutput:
@@ -36,7 +37,8 @@ class LoadedAvatar:
     def render(self, out: BodyOutput, cams: Cameras, background=None) -> dict[str, torch.Tensor]:
         """Render the avatar posed as `out` (batch 1 or B) from B cameras."""
         bg = self.background if background is None else background
-        return render_avatar(self.avatar, out, cams, bg, self.cfg.train.ray_step, baked=self.baked)
+        return render_avatar(self.avatar, out, cams, bg, self.cfg.train.ray_step, baked=self.baked,
+                             early_stop=self.early_stop)  # fmt: skip
 
     @torch.no_grad()
     def posed(self, out: BodyOutput) -> PosedRender:
@@ -49,6 +51,14 @@ class LoadedAvatar:
         from dreamavatar.field.bake import bake_avatar
 
         self.baked = bake_avatar(self.avatar, self.body.canonical(), cell)
+        self.measure_extent()
+
+    def measure_extent(self) -> None:
+        """Occupancy from the density (`dreamavatar.field.extent`): samples only where the avatar has density, plus
+        a margin, instead of everywhere within the density weight's reach of the body."""
+        from dreamavatar.field.extent import density_extent
+
+        self.avatar.set_extent(density_extent(self.avatar, self.body.canonical(), self.baked))
 
 
 def load_avatar(run_path: str | Path, bake: float = 0.0) -> LoadedAvatar:
@@ -78,5 +88,7 @@ def load_avatar(run_path: str | Path, bake: float = 0.0) -> LoadedAvatar:
     height, center_y = body_extent(body)
     loaded = LoadedAvatar(cfg, avatar, body, background, height, center_y)
     if bake:
-        loaded.bake(bake)
+        loaded.bake(bake)  # measures the extent from the baked grid
+    else:
+        loaded.measure_extent()
     return loaded

@@ -20,6 +20,7 @@ from dreamavatar.errors import UserError
 COMMANDS = ("generate", "parse", "animate", "compose", "export", "face-curves", "sample", "skeleton", "motions")
 
 EXIT_USER_ERROR = 2
+BODY_COMMANDS = ("generate", "animate", "compose", "export", "sample", "skeleton")  # those that build a body
 _OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=")
 
 
@@ -56,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return EXIT_USER_ERROR
+    if args.command in BODY_COMMANDS and getattr(args, "body", None) != "smpl":
+        from dreamavatar.first_run import announce_first_build
+
+        announce_first_build()  # a fresh machine says what it is doing before the heavy imports
     try:
         return int(args.func(args) or 0)
     except _user_error_types() as e:

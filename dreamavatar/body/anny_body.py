@@ -138,7 +138,19 @@ def _anny_rig_data(phenotype: tuple[float, ...]) -> dict[str, torch.Tensor]:
 
     path = _cache_file(phenotype)
     stale = f"{path.name.rsplit('_', 1)[0]}_*.pt"
-    return cached_tensors(path, lambda: _build_rig_data(phenotype), "anny body", stale)
+
+    def build() -> dict[str, torch.Tensor]:
+        from contextlib import nullcontext
+
+        from dreamavatar.first_run import FIRST_BUILD, announced, build_finished
+        from dreamavatar.progress import heartbeat
+
+        with nullcontext() if announced() else heartbeat(FIRST_BUILD):  # the command line may already say it
+            data = _build_rig_data(phenotype)
+        build_finished()
+        return data
+
+    return cached_tensors(path, build, "anny body", stale)
 
 
 class AnnyBody(BodyModel):

@@ -45,6 +45,7 @@ class AvatarField(nn.Module):
         # per canonical vertex, how far the density reaches (`dreamavatar.field.extent`); None: the weight's reach
         self.extent: torch.Tensor | None = None
         self._extent_version = 0
+        self._max_delta: tuple | None = None  # (key, value) of `max_delta`
 
     def set_extent(self, extent: torch.Tensor | None) -> None:
         """Occupancy from the current density: samplers then dilate each vertex by its extent (+ a margin), not the
@@ -70,9 +71,16 @@ class AvatarField(nn.Module):
         return PosedAvatar(self, body, baked, light_dir)
 
     def max_delta(self, canonical_vertices: torch.Tensor) -> float:
-        """Largest delta (m^2) over the canonical body's vertices: sets how far from the skin density may reach."""
+        """Largest delta (m^2) over the canonical body's vertices: sets how far from the skin density may reach.
+        Kept while the delta MLP's weights are unchanged (every frame of an animation asks again)."""
+        key = (canonical_vertices.shape, canonical_vertices.device,
+               tuple(p._version for p in self.deformation.parameters()), self.deformation.training)  # fmt: skip
+        if self._max_delta is not None and self._max_delta[0] == key:
+            return self._max_delta[1]
         with torch.no_grad():
-            return float(self.deformation.delta(canonical_vertices.reshape(-1, 3)).max())
+            value = float(self.deformation.delta(canonical_vertices.reshape(-1, 3)).max())
+        self._max_delta = (key, value)
+        return value
 
 
 class PosedAvatar:

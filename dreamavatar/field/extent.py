@@ -19,21 +19,23 @@ EXTENT_MARGIN = 0.02 + EXTENT_CELL * 3**0.5 / 2  # growth room between measureme
 
 
 @torch.no_grad()
-def density_extent(avatar, canonical: BodyOutput, cell: float = EXTENT_CELL,
+def density_extent(avatar, canonical: BodyOutput, baked=None, cell: float = EXTENT_CELL,
                    threshold: float = EXTENT_THRESHOLD) -> torch.Tensor:  # fmt: skip
     """Per vertex of the canonical body (V, metres): the largest distance from it of a point outside the body, whose
     nearest vertex it is, where the avatar's density (canonical density x weight) exceeds `threshold`; 0 where none.
 
-    avatar: an `AvatarField`; canonical: the body in its canonical pose (batch 1)."""
+    avatar: an `AvatarField`; canonical: the body in its canonical pose (batch 1); baked: its `BakedField`, read
+    instead of the NeRF and delta MLP when given."""
     from renderers.occupancy import OccupancyGrid
 
     posed = avatar.posed(canonical)
     grid = OccupancyGrid.from_points(posed.body.vertices, posed.reach, cell)  # the shell only: no hole filling
     idx = torch.nonzero(grid.occupied)
     pts = grid.aabb[0] + (idx.to(grid.aabb) + 0.5) * grid.cell_size
-    d = avatar.deformation(pts, posed.body, None, posed.reach)
+    d = avatar.deformation(pts, posed.body, None if baked is None else baked.delta, posed.reach)
     keep = torch.nonzero(torch.isfinite(d.d2) & ~d.inside & (d.weight > posed.weight_floor)).squeeze(-1)
-    sigma = avatar.canonical.density(d.points[keep]) * d.weight[keep]
+    density = avatar.canonical.density if baked is None else (lambda x: baked.query(x)[0])
+    sigma = density(d.points[keep]) * d.weight[keep]
     hit = keep[sigma > threshold]
     extent = torch.zeros(posed.body.vertices.shape[0], device=pts.device)
     return extent.scatter_reduce(0, d.index[hit], d.d2[hit].sqrt(), "amax")
