@@ -123,13 +123,32 @@ def ensure_run(run: Path, steps: int) -> Path:
     return run
 
 
+NEW_KEYS = ("early_stop", "occupancy_every", "freeze_prior")  # train.* keys the baseline does not know
+
+
+def baseline_run(run: Path) -> Path:
+    """The run directory for the baseline: config.yaml without the keys added since (a copy; checkpoints linked)."""
+    from omegaconf import OmegaConf
+
+    out = Path(tempfile.mkdtemp(prefix="bench_speed_run_"))
+    for item in run.iterdir():
+        if item.name != "config.yaml":
+            (out / item.name).symlink_to(item)
+    cfg = OmegaConf.load(run / "config.yaml")
+    for key in NEW_KEYS:
+        cfg.train.pop(key, None)
+    OmegaConf.save(cfg, out / "config.yaml")
+    return out
+
+
 def side_by_side(args: argparse.Namespace, run: Path) -> None:
     base = baseline_tree(args.baseline)
+    base_run = baseline_run(run) if run is not None else None
     n_of = {"train": args.steps, "animate": args.frames, "export": 1}
     rows: dict[str, tuple[list[float], list[float]]] = {}
     for r in range(args.rounds):
         for task in args.tasks:
-            a = run_worker(base, task, run, n_of[task], args.overrides)
+            a = run_worker(base, task, base_run, n_of[task], args.overrides)
             b = run_worker(ROOT, task, run, n_of[task], args.overrides)
             for key in b:
                 rows.setdefault(key, ([], []))

@@ -9,9 +9,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import re
 import sys
 from typing import Sequence
+
+# OpenMP threads that spin while they wait are many times slower on shared cores; read when torch loads, so set here
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from dreamavatar.errors import UserError
 

@@ -116,10 +116,11 @@ class OccupancyGrid:
 
     def query(self, points: torch.Tensor) -> torch.Tensor:
         """Whether each of points N x 3 lies in an occupied cell (False outside the box). -> N bool."""
-        idx = torch.floor((points - self.aabb[0].to(points)) / self.cell_size.to(points)).long()
-        inside = ((idx >= 0) & (idx < self.resolution)).all(-1)
-        idx = torch.where(inside[:, None], idx, torch.zeros_like(idx))
-        return self.occupied[idx[:, 0], idx[:, 1], idx[:, 2]] & inside
+        idx = torch.floor((points - self.aabb[0].to(points)) / self.cell_size.to(points)).int()
+        res = self.resolution.to(idx)
+        inside = ((idx >= 0) & (idx < res)).all(-1)
+        flat = (idx * torch.stack([res[1] * res[2], res[2], torch.ones_like(res[2])])).sum(-1)  # one flat index
+        return self.occupied.reshape(-1)[flat.clamp_(0, self.occupied.numel() - 1)] & inside
 
     @property
     def fraction(self) -> float:

@@ -190,11 +190,14 @@ class OccupancySampler:
         hit_ids = torch.nonzero(t1 > t0).squeeze(-1)
         ids, starts, ends = [], [], []
         if len(hit_ids):
-            n_steps = math.ceil(float((t1[hit_ids] - t0[hit_ids]).max()) / step) + 1
+            # the march keeps to each ray's lattice (j + shift) step from its origin, wherever the grid's box starts:
+            # grids of different extents place the same samples
+            lattice = torch.floor(t0 / step) * step
+            n_steps = math.ceil(float((t1[hit_ids] - lattice[hit_ids]).max()) / step) + 2
             rays_per_chunk = max(1, self.chunk // n_steps)
             for i in range(0, len(hit_ids), rays_per_chunk):
                 r = hit_ids[i : i + rays_per_chunk]
-                s, e, keep = self._march(origins[r], dirs[r], t0[r], t1[r], n_steps, perturb)
+                s, e, keep = self._march(origins[r], dirs[r], t0[r], t1[r], n_steps, perturb, lattice[r])
                 rows, cols = torch.nonzero(keep, as_tuple=True)
                 ids.append(r[rows])
                 starts.append(s[rows, cols])
@@ -204,12 +207,13 @@ class OccupancySampler:
             return Samples(empty.long(), empty, empty.clone(), origins.shape[0])
         return Samples(torch.cat(ids), torch.cat(starts), torch.cat(ends), origins.shape[0])
 
-    def _march(self, o, d, t0, t1, n_steps, perturb):
-        """Intervals R x n_steps clipped to [t0, t1], and which ones to keep (non-empty and occupied)."""
+    def _march(self, o, d, t0, t1, n_steps, perturb, lattice):
+        """Intervals R x n_steps of the lattice (R, at or before t0) clipped to [t0, t1], and which ones to keep
+        (non-empty and occupied)."""
         step = self.cfg.step
-        shift = torch.rand_like(t0) if perturb else torch.ones_like(t0)  # in (0, 1]: the first interval's length
+        shift = torch.rand_like(t0) if perturb else torch.ones_like(t0)  # in (0, 1]: the lattice's offset
         k = torch.arange(n_steps, dtype=o.dtype, device=o.device)
-        raw = t0[:, None] + (k[None] - 1 + shift[:, None]) * step
+        raw = lattice[:, None] + (k[None] - 1 + shift[:, None]) * step
         s = torch.maximum(raw, t0[:, None])
         e = torch.minimum(raw + step, t1[:, None])
         mid = 0.5 * (s + e)

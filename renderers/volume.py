@@ -9,6 +9,8 @@ in the field's own frame, with dirs unit vectors and sigma a density per unit le
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from renderers.cameras import Cameras
@@ -74,12 +76,17 @@ def evaluate_early_stop(
     R, ids = samples.n_rays, samples.ray_indices
     counts = torch.bincount(ids, minlength=R)
     rank = torch.arange(n, device=ids.device) - (torch.cumsum(counts, 0) - counts)[ids]  # sample's place in its ray
+    # samples ordered by rank once: round r is one contiguous slice (no pass over all samples per round)
+    by_rank = torch.argsort(rank, stable=True)
+    bounds = torch.searchsorted(rank[by_rank], torch.arange(0, int(counts.max()) + round_size, round_size,
+                                                            device=ids.device)).tolist()  # fmt: skip
     delta = samples.t_ends - samples.t_starts
     tau = torch.zeros(R, dtype=torch.float64, device=ids.device)
-    max_tau = -torch.log(torch.tensor(min_transmittance, dtype=torch.float64))
+    max_tau = -math.log(min_transmittance)
     picked, sigmas, rgbs = [], [], []
-    for r0 in range(0, int(counts.max()), round_size):
-        sel = torch.nonzero((rank >= r0) & (rank < r0 + round_size) & (tau < max_tau)[ids]).squeeze(-1)
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        sel = by_rank[lo:hi]
+        sel = sel[tau[ids[sel]] < max_tau]
         if len(sel) == 0:
             break
         sub = Samples(ids[sel], samples.t_starts[sel], samples.t_ends[sel], R)

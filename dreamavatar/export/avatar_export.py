@@ -53,7 +53,13 @@ def extract_avatar_mesh(loaded: LoadedAvatar, cfg: MeshConfig | None = None) -> 
     canonical = loaded.body.canonical()
     posed = loaded.avatar.posed(canonical, 0, baked=loaded.baked)
     box = posed.aabb()
-    density = lambda p: posed(p, torch.zeros_like(p))[0]  # noqa: E731
+    occupied = posed.occupancy()  # where the avatar has density (its extent + a margin, the inside filled)
+
+    def density(p: torch.Tensor) -> torch.Tensor:  # zero elsewhere: far below any iso-level
+        sigma = p.new_zeros(p.shape[0])
+        keep = torch.nonzero(occupied.query(p)).squeeze(-1)
+        return sigma.index_put((keep,), posed(p[keep], torch.zeros_like(p[keep]))[0]) if len(keep) else sigma
+
     grid = DensityGrid.sample(density, box[0].numpy(), box[1].numpy(), cfg.resolution, cfg.chunk)
     level = cfg.threshold
     if level is None:

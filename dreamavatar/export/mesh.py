@@ -106,9 +106,13 @@ def clean_mesh(vertices: np.ndarray, faces: np.ndarray, cfg: MeshConfig | None =
     cfg = cfg or MeshConfig()
     mesh = trimesh.Trimesh(vertices, faces, process=True)
     if cfg.keep_components > 0 and len(mesh.faces):
-        parts = sorted(mesh.split(only_watertight=False), key=lambda m: len(m.faces), reverse=True)
-        big = [p for p in parts[: cfg.keep_components] if len(p.faces) >= cfg.min_component_fraction * len(mesh.faces)]
-        mesh = trimesh.util.concatenate(big or parts[:1])
+        # components by shared edges, as trimesh's split; one submesh of the kept faces (a marching-cubes mesh has
+        # hundreds of floaters, and a submesh each is most of the time)
+        labels = trimesh.graph.connected_component_labels(mesh.face_adjacency, node_count=len(mesh.faces))
+        sizes = np.bincount(labels)
+        order = np.argsort(-sizes, kind="stable")[: cfg.keep_components]
+        big = [c for c in order if sizes[c] >= cfg.min_component_fraction * len(mesh.faces)] or list(order[:1])
+        mesh = mesh.submesh([np.flatnonzero(np.isin(labels, big))], append=True)
     v, f = np.asarray(mesh.vertices), np.asarray(mesh.faces, dtype=np.int64)
     v = taubin_smooth(v, f, cfg.smooth_iterations)
     if cfg.target_faces and len(f) > cfg.target_faces:

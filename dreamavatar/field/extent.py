@@ -21,8 +21,9 @@ EXTENT_MARGIN = 0.02 + EXTENT_CELL * 3**0.5 / 2  # growth room between measureme
 @torch.no_grad()
 def density_extent(avatar, canonical: BodyOutput, baked=None, cell: float = EXTENT_CELL,
                    threshold: float = EXTENT_THRESHOLD) -> torch.Tensor:  # fmt: skip
-    """Per vertex of the canonical body (V, metres): the largest distance from it of a point outside the body, whose
-    nearest vertex it is, where the avatar's density (canonical density x weight) exceeds `threshold`; 0 where none.
+    """Per vertex of the canonical body (V, metres): the largest distance from it of a point outside the body's solid,
+    whose nearest vertex it is, where the avatar's density (canonical density x weight) exceeds `threshold`; 0 where
+    none.
 
     avatar: an `AvatarField`; canonical: the body in its canonical pose (batch 1); baked: its `BakedField`, read
     instead of the NeRF and delta MLP when given."""
@@ -33,7 +34,10 @@ def density_extent(avatar, canonical: BodyOutput, baked=None, cell: float = EXTE
     idx = torch.nonzero(grid.occupied)
     pts = grid.aabb[0] + (idx.to(grid.aabb) + 0.5) * grid.cell_size
     d = avatar.deformation(pts, posed.body, None if baked is None else baked.delta, posed.reach)
-    keep = torch.nonzero(torch.isfinite(d.d2) & ~d.inside & (d.weight > posed.weight_floor)).squeeze(-1)
+    # the body's solid (its vertices' cells, holes filled, at the samplers' cell size) is sampled anyway: leave it out.
+    # Not the normal test's "inside", which can misjudge creases (armpits) that the fill does not cover
+    solid = OccupancyGrid.from_points(posed.body.vertices, 0.0, avatar.cfg.occupancy_cell, fill_holes=True)
+    keep = torch.nonzero(torch.isfinite(d.d2) & ~solid.query(pts) & (d.weight > posed.weight_floor)).squeeze(-1)
     density = avatar.canonical.density if baked is None else (lambda x: baked.query(x)[0])
     sigma = density(d.points[keep]) * d.weight[keep]
     hit = keep[sigma > threshold]
