@@ -164,6 +164,72 @@ def side_by_side(args: argparse.Namespace, run: Path) -> None:
               f"{statistics.median(ratios):>8.2f}{ratios[-1]:>7.2f}")  # fmt: skip
 
 
+def _per_frame(fn, n: int) -> float:
+    import time
+
+    fn()  # warm-up
+    t = time.perf_counter()
+    for _ in range(n):
+        fn()
+    return (time.perf_counter() - t) / n
+
+
+def print_scaling(run: Path, frames: int) -> None:
+    """How cost grows: s/frame against size and avatar count, s/step against the hash-table size."""
+    import tempfile
+
+    import torch
+
+    from dreamavatar.avatar import load_avatar
+    from dreamavatar.condition import view_cameras
+    from dreamavatar.motion import load_motion
+    from dreamavatar.render import render_placed
+    from dreamavatar.run_config import build_config
+    from dreamavatar.run_dir import RunDir
+    from dreamavatar.scene import placement
+    from dreamavatar.train.trainer import Trainer
+    from renderers.cameras import orbit_cameras
+
+    torch.set_num_threads(2)
+    loaded = load_avatar(run, bake=0.01)
+    motion = load_motion("dance")
+    n = max(2, frames // 3)
+    poses = [loaded.pose(motion.poses[f : f + 1], motion.transl[f : f + 1]) for f in range(0, 40, 40 // n)][:n]
+    print("seconds per frame against image size (dance, baked, fixed front camera, no skeleton)")
+    print(f"{'size':>6}{'s/frame':>10}{'s per 1k px':>13}{'samples/frame':>15}")
+    for size in (128, 256, 512):
+        cams = view_cameras("front", size, loaded.height, loaded.center_y)
+        it = iter(range(10**9))
+        stats = {}
+
+        def frame() -> None:
+            stats["n"] = loaded.render(poses[next(it) % n], cams)["num_samples"]
+
+        t = _per_frame(frame, n)
+        print(f"{size:>6}{t:>10.3f}{t / (size * size / 1000):>13.4f}{stats['n']:>15}")
+    print("seconds per frame against avatars in one scene (256 x 144, side by side, each its own pose)")
+    print(f"{'avatars':>8}{'s/frame':>10}{'per avatar':>12}")
+    cam = orbit_cameras(7.0, 85.0, 0.0, 40.0, (256, 144), (0.0, 0.0, 0.0))
+    for k in (1, 2, 4, 8):
+        placed = [(loaded.posed(poses[i % n]), torch.linalg.inv(placement([0.7 * (i - (k - 1) / 2), 0.0, -0.3 * (i % 2)], 0.0)))
+                  for i in range(k)]  # fmt: skip
+        t = _per_frame(lambda: render_placed(cam, placed, torch.ones(3)), 2)
+        print(f"{k:>8}{t:>10.3f}{t / k:>12.3f}")
+    print("seconds per training step against the hash table (rows a level; stage 1, samples placed by the body alone)")
+    print(f"{'log2 rows':>10}{'s/step':>9}")
+    for log2 in (14, 16, 17, 18, 19):
+        cfg = build_config("tiny", [f"prompt='{PROMPT}'", f"avatar.nerf.grid.log2_table_size={log2}",
+                                    "train.occupancy_every=0", "train.early_stop=0"])  # fmt: skip
+        tr = Trainer(cfg, RunDir(tempfile.mkdtemp()), progress=False)
+        it = iter(range(10**9))
+
+        def step() -> None:
+            tr.train_step(next(it))
+            tr.optimizer.step()
+
+        print(f"{log2:>10}{_per_frame(step, max(3, frames // 2)):>9.3f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tasks", nargs="+", default=["train", "animate", "export"], choices=["train", "animate", "export"])
@@ -180,9 +246,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     run = ensure_run(Path(args.run).resolve(), args.run_steps) if {"animate", "export"} & set(args.tasks) or args.scaling else None
     if args.scaling:
-        from benchmarks.scaling import print_scaling
-
-        print_scaling(run)
+        print_scaling(run, args.frames)
     else:
         side_by_side(args, run)
 

@@ -26,7 +26,8 @@ class LoadedAvatar:
     height: float  # canonical body height, metres
     center_y: float  # canonical body's vertical centre
     baked: Optional[BakedField] = None  # the canonical field baked to a grid (animation speed)
-    early_stop: float = 1e-4  # rays stop below this transmittance (renderers.volume.evaluate_early_stop)
+    early_stop: float = 0.0  # > 0: rays stop below this transmittance (renderers.volume.evaluate_early_stop); off:
+    # at inference the rounds cost more than the samples they skip (measured, benchmarks/bench_speed.py)
 
     @torch.no_grad()
     def pose(self, poses: torch.Tensor, transl: torch.Tensor | None = None, face: FacePose | None = None) -> BodyOutput:

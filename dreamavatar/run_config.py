@@ -64,7 +64,7 @@ class TrainConfig:
     ray_step: float = 0.01  # metres between samples of body-guided sampling
     freeze_prior: bool = True  # on CPU, run the prior's denoiser as a frozen trace (dreamavatar/train/frozen.py)
     occupancy_every: int = 16  # steps between measurements of the density's extent (dreamavatar/field/extent.py);
-    # samples go only within it (+ 3.3 cm) of the body; 0: everywhere within the density weight's reach
+    # samples go only within it (+ 3.7 cm) of the body; 0: everywhere within the density weight's reach
     lr: float = 1e-3  # MLPs (canonical, delta, background)
     grid_lr: float = 1e-2  # hash grid
     betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
