@@ -123,27 +123,35 @@ def ensure_run(run: Path, steps: int) -> Path:
     return run
 
 
-NEW_KEYS = ("early_stop", "occupancy_every", "freeze_prior")  # train.* keys the baseline does not know
+_FILTER = r"""
+import sys
+from omegaconf import OmegaConf
+from dreamavatar.run_config import GenerateConfig
+known = OmegaConf.to_container(OmegaConf.structured(GenerateConfig))
+def keep(d, k):
+    if not isinstance(d, dict) or not isinstance(k, dict) or not k:
+        return d
+    return {key: keep(v, k[key]) for key, v in d.items() if key in k}
+cfg = keep(OmegaConf.to_container(OmegaConf.load(sys.argv[1])), known)
+OmegaConf.save(OmegaConf.create(cfg), sys.argv[2])
+"""
 
 
-def baseline_run(run: Path) -> Path:
-    """The run directory for the baseline: config.yaml without the keys added since (a copy; checkpoints linked)."""
-    from omegaconf import OmegaConf
-
+def baseline_run(run: Path, tree: Path) -> Path:
+    """The run directory for the baseline: config.yaml without the keys the baseline's config does not know (a copy;
+    everything else linked)."""
     out = Path(tempfile.mkdtemp(prefix="bench_speed_run_"))
     for item in run.iterdir():
         if item.name != "config.yaml":
             (out / item.name).symlink_to(item)
-    cfg = OmegaConf.load(run / "config.yaml")
-    for key in NEW_KEYS:
-        cfg.train.pop(key, None)
-    OmegaConf.save(cfg, out / "config.yaml")
+    subprocess.run([sys.executable, "-c", _FILTER, str(run / "config.yaml"), str(out / "config.yaml")], check=True,
+                   env={**os.environ, "PYTHONPATH": str(tree)}, cwd=str(tree))  # fmt: skip
     return out
 
 
 def side_by_side(args: argparse.Namespace, run: Path) -> None:
     base = baseline_tree(args.baseline)
-    base_run = baseline_run(run) if run is not None else None
+    base_run = baseline_run(run, base) if run is not None else None
     n_of = {"train": args.steps, "animate": args.frames, "export": 1}
     rows: dict[str, tuple[list[float], list[float]]] = {}
     for r in range(args.rounds):
