@@ -173,13 +173,14 @@ def side_by_side(args: argparse.Namespace, run: Path) -> None:
 
 
 def _per_frame(fn, n: int) -> float:
+    """CPU seconds (all threads) per call after a warm-up: steadier than wall time on a shared machine."""
     import time
 
     fn()  # warm-up
-    t = time.perf_counter()
+    t = time.process_time()
     for _ in range(n):
         fn()
-    return (time.perf_counter() - t) / n
+    return (time.process_time() - t) / n
 
 
 def print_scaling(run: Path, frames: int) -> None:
@@ -203,7 +204,7 @@ def print_scaling(run: Path, frames: int) -> None:
     motion = load_motion("dance")
     n = max(2, frames // 3)
     poses = [loaded.pose(motion.poses[f : f + 1], motion.transl[f : f + 1]) for f in range(0, 40, 40 // n)][:n]
-    print("seconds per frame against image size (dance, baked, fixed front camera, no skeleton)")
+    print("CPU seconds per frame against image size (dance, baked, fixed front camera, no skeleton)")
     print(f"{'size':>6}{'s/frame':>10}{'s per 1k px':>13}{'samples/frame':>15}")
     for size in (128, 256, 512):
         cams = view_cameras("front", size, loaded.height, loaded.center_y)
@@ -215,7 +216,7 @@ def print_scaling(run: Path, frames: int) -> None:
 
         t = _per_frame(frame, n)
         print(f"{size:>6}{t:>10.3f}{t / (size * size / 1000):>13.4f}{stats['n']:>15}")
-    print("seconds per frame against avatars in one scene (256 x 144, side by side, each its own pose)")
+    print("CPU seconds per frame against avatars in one scene (256 x 144, side by side, each its own pose)")
     print(f"{'avatars':>8}{'s/frame':>10}{'per avatar':>12}")
     cam = orbit_cameras(7.0, 85.0, 0.0, 40.0, (256, 144), (0.0, 0.0, 0.0))
     for k in (1, 2, 4, 8):
@@ -223,7 +224,7 @@ def print_scaling(run: Path, frames: int) -> None:
                   for i in range(k)]  # fmt: skip
         t = _per_frame(lambda: render_placed(cam, placed, torch.ones(3)), 2)
         print(f"{k:>8}{t:>10.3f}{t / k:>12.3f}")
-    print("seconds per training step against the hash table (rows a level; stage 1, samples placed by the body alone)")
+    print("CPU seconds per training step against the hash table (rows a level; stage 1, samples by the body alone)")
     print(f"{'log2 rows':>10}{'s/step':>9}")
     for log2 in (14, 16, 17, 18, 19):
         cfg = build_config("tiny", [f"prompt='{PROMPT}'", f"avatar.nerf.grid.log2_table_size={log2}",
