@@ -147,7 +147,12 @@ def test_frozen_denoiser_matches_the_eager_one():
         for t in (torch.tensor([900, 20]), torch.tensor([5, 500])):  # one trace serves every timestep
             assert torch.allclose(frozen.predict_noise(x, t, emb, cond), eager.predict_noise(x, t, emb, cond),
                                   atol=1e-4)  # fmt: skip
-    assert len(frozen.denoiser._traces) == 1
+    assert sum(k[0] == frozen.model_id for k in frozen.denoiser._traces) == 1
+    again = load_tiny_prior()
+    freeze_denoiser(again)  # the same weights: the trace is shared, nothing traced again
+    with torch.no_grad():
+        again.predict_noise(x, t, emb, cond)
+    assert sum(k[0] == frozen.model_id for k in again.denoiser._traces) == 1
 
 
 def test_euler_conversion_per_convention_matches_per_joint():

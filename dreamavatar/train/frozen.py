@@ -10,22 +10,25 @@ import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
+# traces shared by every prior with the same weights in this process (`model_id`): a second run traces nothing
+_SHARED: dict[tuple, "torch.jit.ScriptModule | None"] = {}
 
 
 class FrozenDenoiser(nn.Module):
     """Wraps a denoiser `eps(x_t, t, text_emb, cond)`: without gradients, calls a frozen trace of it (made on first use
     for each set of input shapes); with gradients (or if tracing fails) the eager module."""
 
-    def __init__(self, eager: nn.Module) -> None:
+    def __init__(self, eager: nn.Module, model_id: str | None = None) -> None:
         super().__init__()
         self.eager = eager
-        self._traces: dict[tuple, torch.jit.ScriptModule | None] = {}
+        self._traces: dict[tuple, torch.jit.ScriptModule | None] = {} if model_id is None else _SHARED
+        self._id = model_id
 
     def forward(self, x_t: torch.Tensor, t: torch.Tensor, text_emb: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         args = (x_t, t, text_emb, cond)
         if torch.is_grad_enabled() or self.eager.training:
             return self.eager(*args)
-        key = tuple((a.shape, a.dtype, a.device) for a in args)
+        key = (self._id, *((a.shape, a.dtype, a.device) for a in args))
         if key not in self._traces:
             self._traces[key] = self._trace(args)
         trace = self._traces[key]
@@ -48,4 +51,4 @@ def freeze_denoiser(prior) -> None:
     """Give `prior` (one with a `denoiser` module, the tiny prior) a frozen denoiser for SDS, in place."""
     den = getattr(prior, "denoiser", None)
     if isinstance(den, nn.Module) and not isinstance(den, FrozenDenoiser):
-        prior.denoiser = FrozenDenoiser(den)
+        prior.denoiser = FrozenDenoiser(den, getattr(prior, "model_id", None))
