@@ -52,11 +52,11 @@ class LoadedAvatar:
         from dreamavatar.field.bake import bake_avatar
 
         self.baked = bake_avatar(self.avatar, self.body.canonical(), cell)
-        self.measure_extent()
 
     def measure_extent(self) -> None:
         """Occupancy from the density (`dreamavatar.field.extent`): samples only where the avatar has density, plus
-        a margin, instead of everywhere within the density weight's reach of the body."""
+        a margin, instead of everywhere within the density weight's reach of the body. Not done on load: for frames
+        of 128-512 px it saved less than the per-vertex occupancy grids cost (measured, benchmarks/bench_speed.py)."""
         from dreamavatar.field.extent import density_extent
 
         self.avatar.set_extent(density_extent(self.avatar, self.body.canonical(), self.baked))
@@ -89,7 +89,5 @@ def load_avatar(run_path: str | Path, bake: float = 0.0) -> LoadedAvatar:
     height, center_y = body_extent(body)
     loaded = LoadedAvatar(cfg, avatar, body, background, height, center_y)
     if bake:
-        loaded.bake(bake)  # measures the extent from the baked grid
-    else:
-        loaded.measure_extent()
+        loaded.bake(bake)
     return loaded
