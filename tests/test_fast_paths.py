@@ -168,25 +168,26 @@ def test_euler_conversion_per_convention_matches_per_joint():
 
 
 def test_first_run_announces_the_body_build(tmp_path, monkeypatch):
+    import threading
+    import time
+
     import dreamavatar.first_run as first_run
 
     monkeypatch.setenv("ANNY_CACHE_DIR", str(tmp_path))
     err = io.StringIO()
     monkeypatch.setattr("sys.stderr", err)
-    monkeypatch.setattr(first_run, "_finished", __import__("threading").Event())
+    monkeypatch.setattr(first_run, "_finished", threading.Event())
     assert first_run.announce_first_build(every=0.05)
-    path = first_run.cache_file(first_run.DEFAULT_PHENOTYPE)
-    assert path.parent.parent == tmp_path
-    import time
-
+    assert first_run.announced()  # the builder stays quiet: one voice
     time.sleep(0.3)
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"x")  # the build's cache file appears: the announcement ends
-    time.sleep(0.3)
+    first_run.build_finished()
+    time.sleep(0.2)
     lines = err.getvalue().splitlines()
     assert lines[0] == first_run.FIRST_BUILD
     assert sum("still building" in line for line in lines) >= 2 and "ready" in lines[-1]
-    assert not first_run.announce_first_build()  # cached: nothing to say
+    (tmp_path / "v14").mkdir()
+    (tmp_path / "v14" / "build_compact_model_data_0.safetensors").write_bytes(b"x")  # anny's data is there
+    assert not first_run.announce_first_build()  # nothing slow ahead: nothing to say
 
 
 def test_heartbeat_never_stays_silent():
