@@ -11,7 +11,7 @@ from torch import nn
 
 log = logging.getLogger(__name__)
 # traces shared by every prior with the same weights in this process (`model_id`): a second run traces nothing
-_SHARED: dict[tuple, "torch.jit.ScriptModule | None"] = {}
+_SHARED: dict[tuple, torch.jit.ScriptModule | None] = {}
 
 
 class FrozenDenoiser(nn.Module):
