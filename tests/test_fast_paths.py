@@ -219,3 +219,15 @@ def test_fresh_machine_prints_the_build_first(tmp_path):
         p.kill()
         p.wait()
     assert first.startswith("building the anny body model (first run only")
+
+
+def test_the_command_line_parses_before_importing_torch():
+    """What runs before the first-run announcement (building the parser of every command) imports no torch, anny or
+    OmegaConf: they take many seconds on a fresh, busy machine."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from dreamavatar.cli import build_parser; build_parser(); "
+            "print(' '.join(m for m in ('torch', 'anny', 'omegaconf', 'trimesh') if m in sys.modules))")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == ""

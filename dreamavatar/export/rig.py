@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dreamavatar.body.skeleton import JOINT_NAMES
-
+# the joint names come from dreamavatar.body (torch) inside the functions: the command line reads SKELETON_NAMES
+# while it builds its parser, before any heavy import (so a first run says what it is doing at once)
 SKELETON_NAMES = ("mixamo", "smpl")
 
 # SMPL joint -> Mixamo bone (without the "mixamorig:" namespace). SMPL's hand joint sits at the knuckles: the middle
@@ -39,6 +39,8 @@ VRM_BONES = {
 
 def joint_names(scheme: str) -> tuple[str, ...]:
     """The 24 joint node names in SMPL joint order: scheme "smpl" (pelvis, left_hip, ...) or "mixamo"."""
+    from dreamavatar.body.skeleton import JOINT_NAMES
+
     if scheme == "smpl":
         return JOINT_NAMES
     if scheme == "mixamo":
@@ -60,5 +62,7 @@ def shift_transforms(joint_transforms: np.ndarray, offset: np.ndarray) -> np.nda
 def floor_offset(vertices: np.ndarray, joints: np.ndarray) -> np.ndarray:
     """The translation that puts a standing figure's lowest point on y = 0 and the midpoint of its ankles on the
     vertical axis (the origin on the floor between the feet). vertices V x 3, joints 24 x 3 -> 3."""
+    from dreamavatar.body.skeleton import JOINT_NAMES
+
     ankles = joints[[JOINT_NAMES.index("left_ankle"), JOINT_NAMES.index("right_ankle")]].mean(0)
     return np.array([-ankles[0], -vertices[:, 1].min(), -ankles[2]])
