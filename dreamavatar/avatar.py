@@ -62,24 +62,37 @@ class LoadedAvatar:
         self.avatar.set_extent(density_extent(self.avatar, self.body.canonical(), self.baked))
 
 
+def load_weights(module: torch.nn.Module, weights: object, path: Path) -> None:
+    """`module.load_state_dict(weights)`, or one message when the checkpoint does not fit the run's config.yaml."""
+    from dreamavatar.errors import UserError
+
+    try:
+        module.load_state_dict(weights)  # type: ignore[arg-type]
+    except Exception as e:  # missing/unexpected keys, wrong shapes, not a mapping
+        reason = " ".join(str(e).split())[:200]
+        raise UserError(
+            f"checkpoint {path} does not match the run's config.yaml ({reason}): restore the config.yaml it was "
+            "trained with, or generate the avatar again"
+        ) from None
+
+
 def load_avatar(run_path: str | Path, bake: float = 0.0) -> LoadedAvatar:
     """Load the avatar of a `generate` run directory (its last checkpoint). `bake`: grid cell in metres, 0 = none."""
     from dreamavatar.body import body_for
     from dreamavatar.condition import body_extent
     from dreamavatar.errors import UserError
     from dreamavatar.field.background import Background
-    from dreamavatar.run_config import load_generate_config
-    from dreamavatar.run_dir import open_run
+    from dreamavatar.run_dir import AVATAR_KEYS, open_run
 
     run = open_run(run_path)
-    cfg = load_generate_config([run.config])
-    state = run.load_checkpoint()
+    cfg = run.load_config()
+    state = run.load_checkpoint(AVATAR_KEYS)
     avatar = AvatarField(cfg.avatar)
-    avatar.load_state_dict(state["avatar"])
+    load_weights(avatar, state["avatar"], run.checkpoint)
     avatar.eval().requires_grad_(False)
     if cfg.train.background == "mlp" and state.get("background") is not None:
         bg_net = Background(cfg.background)
-        bg_net.load_state_dict(state["background"])
+        load_weights(bg_net, state["background"], run.checkpoint)
         background = bg_net.eval().requires_grad_(False)
     elif state.get("background_color") is not None:  # the prior's plain colour, saved by the trainer
         background = torch.tensor(state["background_color"])

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
+from dreamavatar.body import BODY_NAMES
 from dreamavatar.field.avatar import AvatarConfig
 from dreamavatar.field.background import BackgroundConfig
 from dreamavatar.field.init import InitConfig
@@ -38,16 +39,19 @@ VRAM_PRESETS = {
     12: VramPreset(max_batch=2, guidance=(("vae_slicing", True),)),
     8: VramPreset(max_batch=1, guidance=(("vae_slicing", True), ("attention_slicing", True), ("cpu_offload", True))),
 }
+BACKGROUNDS = ("mlp", "prior")
+DEVICES = ("auto", "cpu", "cuda")  # or cuda:N
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 @dataclass
 class CameraConfig:
     """Random training cameras, uniform in each range; they look at the body's vertical centre."""
 
-    radius: list[float] = field(default_factory=lambda: [1.0, 2.0])
-    polar_deg: list[float] = field(default_factory=lambda: [60.0, 120.0])
-    azimuth_deg: list[float] = field(default_factory=lambda: [0.0, 360.0])
-    fov_deg: list[float] = field(default_factory=lambda: [40.0, 70.0])
+    radius: list[float] = field(default_factory=lambda: [1.0, 2.0], metadata={"pair": True, "gt": 0})
+    polar_deg: list[float] = field(default_factory=lambda: [60.0, 120.0], metadata={"pair": True, "min": 0, "max": 180})
+    azimuth_deg: list[float] = field(default_factory=lambda: [0.0, 360.0], metadata={"pair": True})
+    fov_deg: list[float] = field(default_factory=lambda: [40.0, 70.0], metadata={"pair": True, "gt": 0, "lt": 180})
 
 
 @dataclass
@@ -55,27 +59,32 @@ class TrainConfig:
     """steps: total optimisation steps of stages 1 + 2. animate_from: fraction of the steps after which stage 2
     (a new pose every step) starts; ignored with `static`. canonical_prob: in stage 2, chance of the canonical pose."""
 
-    steps: int = 1200
+    steps: int = field(default=1200, metadata={"min": 1})
     static: bool = False
-    animate_from: float = 0.5
-    canonical_prob: float = 0.2
-    batch: int = 1
-    resolution: int = 64  # rendered pixels (the prior resamples to its own size)
-    ray_step: float = 0.01  # metres between samples of body-guided sampling
+    animate_from: float = field(default=0.5, metadata={"min": 0, "max": 1})
+    canonical_prob: float = field(default=0.2, metadata={"min": 0, "max": 1})
+    batch: int = field(default=1, metadata={"min": 1})
+    # rendered pixels (the prior resamples to its own size); its memory is checked with batch and ray_step
+    resolution: int = field(default=64, metadata={"min": 8})
+    ray_step: float = field(default=0.01, metadata={"gt": 0})  # metres between samples of body-guided sampling
     freeze_prior: bool = True  # on CPU, run the prior's denoiser as a frozen trace (dreamavatar/train/frozen.py)
-    occupancy_every: int = 16  # steps between measurements of the density's extent (dreamavatar/field/extent.py);
-    # samples go only within it (+ 3.7 cm) of the body; 0: everywhere within the density weight's reach
-    lr: float = 1e-3  # MLPs (canonical, delta, background)
-    grid_lr: float = 1e-2  # hash grid
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.99])
-    background: str = "mlp"  # "mlp" (learned, of the ray direction) | "prior" (the prior's plain training colour)
-    precision: str = "fp32"  # the avatar's rendering on CUDA: fp32 | bf16 | fp16 (autocast)
-    early_stop: float = 0.0  # > 0: skip samples behind a transmittance below it (memory and time at large renders)
-    checkpoint_every: int = 100
-    preview_every: int = 200
-    preview_size: int = 96
-    turntable_frames: int = 48
-    turntable_size: int = 128
+    # steps between measurements of the density's extent (dreamavatar/field/extent.py); samples go only within it
+    # (+ 3.7 cm) of the body; 0: everywhere within the density weight's reach
+    occupancy_every: int = field(default=16, metadata={"min": 0})
+    lr: float = field(default=1e-3, metadata={"min": 0})  # MLPs (canonical, delta, background)
+    grid_lr: float = field(default=1e-2, metadata={"min": 0})  # hash grid
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.99], metadata={"length": 2, "min": 0, "lt": 1})
+    # "mlp" (learned, of the ray direction) | "prior" (the prior's plain training colour)
+    background: str = field(default="mlp", metadata={"choices": BACKGROUNDS})
+    # the avatar's rendering on CUDA: fp32 | bf16 | fp16 (autocast)
+    precision: str = field(default="fp32", metadata={"choices": PRECISIONS})
+    # > 0: skip samples behind a transmittance below it (memory and time at large renders)
+    early_stop: float = field(default=0.0, metadata={"min": 0, "lt": 1})
+    checkpoint_every: int = field(default=100, metadata={"min": 1})
+    preview_every: int = field(default=200, metadata={"min": 0})  # 0: no previews during training
+    preview_size: int = field(default=96, metadata={"min": 8, "render_size": True})
+    turntable_frames: int = field(default=48, metadata={"min": 1})
+    turntable_size: int = field(default=128, metadata={"min": 8, "render_size": True})
     cameras: CameraConfig = field(default_factory=CameraConfig)
 
 
@@ -86,11 +95,11 @@ class ShapeConfig:
     fractions of train.steps). margin: metres of free band around the body's silhouette where the outside term does
     not apply."""
 
-    inside: float = 0.0
-    outside: float = 0.0
-    margin: float = 0.02
-    inside_schedule: Optional[list[float]] = None
-    outside_schedule: Optional[list[float]] = None
+    inside: float = field(default=0.0, metadata={"min": 0})
+    outside: float = field(default=0.0, metadata={"min": 0})
+    margin: float = field(default=0.02, metadata={"min": 0})
+    inside_schedule: Optional[list[float]] = field(default=None, metadata={"length": 4})
+    outside_schedule: Optional[list[float]] = field(default=None, metadata={"length": 4})
 
     def weights(self, step: int) -> tuple[float, float]:
         return (scheduled_value(self.inside, self.inside_schedule, step),
@@ -105,12 +114,12 @@ class GenerateConfig:
 
     prompt: str = ""
     spec: Spec = field(default_factory=Spec)
-    preset: str = "tiny"
+    preset: str = field(default="tiny", metadata={"choices": PRESETS})
     prior: PriorConfig = field(default_factory=PriorConfig)  # guidance_type tiny | stable-diffusion, + guidance.*
-    body: str = "anny"
+    body: str = field(default="anny", metadata={"choices": BODY_NAMES})
     smpl_dir: Optional[str] = None
     seed: int = 0
-    device: str = "auto"  # "auto" | "cpu" | "cuda"
+    device: str = field(default="auto", metadata={"choices": DEVICES, "pattern": r"cuda:\d+"})  # or cuda:N
     train: TrainConfig = field(default_factory=TrainConfig)
     sds: SDSConfig = field(default_factory=SDSConfig)
     shape: ShapeConfig = field(default_factory=ShapeConfig)
@@ -166,22 +175,42 @@ def upgrade_prior_keys(data: dict) -> dict:
 
 
 def load_generate_config(
-    yaml_files: list[str | Path] = (), overrides: list[str] = (), spec: Optional[Spec] = None
+    yaml_files: list[str | Path] = (), overrides: list[str] = (), spec: Optional[Spec] = None,
+    flags: Optional[dict] = None, what: str = "config file",
 ) -> GenerateConfig:
-    """Defaults <- YAML files (a run's config.yaml, presets, user files) <- the spec <- `key=value` overrides
-    (`spec.body.height=0.7` edits the parsed spec); the spec is checked (`Spec.validate`)."""
+    """Defaults <- YAML files (a run's config.yaml, presets, user files) <- the spec <- the command's own options
+    (`flags`, a nested mapping: strings stay exactly as typed) <- `key=value` overrides (`spec.body.height=0.7` edits
+    the parsed spec); the spec is checked (`Spec.validate`), and every choice and range (`check_generate`)."""
     from dreamavatar.config import load_config
 
     layers = [{"spec": spec.to_dict()}] if spec is not None else []
-    cfg = load_config(GenerateConfig, list(yaml_files), list(overrides), upgrade=upgrade_prior_keys, layers=layers)
+    layers += [flags] if flags else []
+    cfg = load_config(GenerateConfig, list(yaml_files), list(overrides), upgrade=upgrade_prior_keys, layers=layers,
+                      what=what)  # fmt: skip
     cfg.spec.validate()
+    check_generate(cfg)
     return cfg
 
 
 def build_config(
-    preset: str, overrides: list[str] = (), yaml_files: list[str] = (), spec: Optional[Spec] = None
+    preset: str, overrides: list[str] = (), yaml_files: list[str] = (), spec: Optional[Spec] = None,
+    flags: Optional[dict] = None,
 ) -> GenerateConfig:
-    """Defaults <- preset YAML <- user YAML files <- the spec <- `key=value` overrides."""
-    cfg = load_generate_config([*preset_files(preset), *yaml_files], list(overrides), spec)
+    """Defaults <- preset YAML <- user YAML files <- the spec <- `flags` <- `key=value` overrides."""
+    cfg = load_generate_config([*preset_files(preset), *yaml_files], list(overrides), spec, flags)
     cfg.preset = preset
     return cfg
+
+
+def check_generate(cfg: GenerateConfig) -> None:
+    """What a field's own declaration cannot say: the prior's options (checked against its kind) and settings that
+    depend on each other."""
+    from dreamavatar.config import check_fields
+    from dreamavatar.errors import UserError
+    from renderers.memory import check_render_size
+
+    check_fields(cfg.prior.options(), "prior.guidance.")
+    if cfg.smpl_dir and cfg.body != "smpl":
+        raise UserError(f"an SMPL folder is given but the body is {cfg.body}: add --body smpl, or drop --smpl-dir")
+    t = cfg.train
+    check_render_size(t.resolution, t.resolution, "train.resolution", "train", t.batch, t.ray_step, cfg.device)

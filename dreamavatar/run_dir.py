@@ -1,21 +1,25 @@
 """A run directory: config.yaml, checkpoints/, previews/, turntable.mp4 and run.json.
 
 Checkpoints hold everything a resumed run needs to continue exactly (model, optimiser, random states, step), and
-are written atomically.
+are written atomically. They hold plain tensors, numbers, strings and containers only and are read with
+`weights_only=True`, so a run directory someone sends you cannot run code.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from dreamavatar.errors import UserError
-from dreamavatar.io import atomic_json, atomic_torch_save
+from dreamavatar.io import atomic_json, atomic_torch_save, clean_stale_tmp, load_tensors
+
+log = logging.getLogger(__name__)
 
 CHECKPOINT = "last.pt"
+AVATAR_KEYS = ("avatar",)  # what rendering a run needs
+RESUME_KEYS = ("step", "avatar", "optimizer", "generator", "torch_rng")  # what continuing it needs
 
 
 class RunDir:
@@ -44,29 +48,46 @@ class RunDir:
 
     def check_free(self, resume: bool) -> None:
         """An existing, non-empty run directory is refused unless resuming."""
-        if self.root.exists() and any(self.root.iterdir()) and not resume:
+        if self.root.is_dir() and any(self.root.iterdir()) and not resume:
             raise UserError(
                 f"{self.root} already exists: pass --resume to continue that run, or choose another --out"
             )
 
     def create(self, resume: bool) -> None:
-        """Make the folders (after `check_free`)."""
+        """Make the folders (after `check_free`); a resumed run first drops the temporary files a killed process
+        left mid-write."""
         self.check_free(resume)
+        if self.root.is_dir():
+            for p in clean_stale_tmp(self.root):
+                log.info("removed %s, left by an interrupted write", p)
         (self.root / "checkpoints").mkdir(parents=True, exist_ok=True)
         self.previews.mkdir(parents=True, exist_ok=True)
+
+    def load_config(self):
+        """The run's GenerateConfig from its config.yaml (every message names the file)."""
+        from dreamavatar.run_config import load_generate_config
+
+        try:
+            return load_generate_config([self.config], what="the run's config")
+        except UserError as e:
+            msg = str(e)
+            raise UserError(msg if str(self.config) in msg else f"{self.config}: {msg}") from None
 
     def save_checkpoint(self, state: dict[str, Any]) -> None:
         atomic_torch_save(state, self.checkpoint)
 
-    def load_checkpoint(self) -> dict[str, Any] | None:
+    def load_checkpoint(self, keys: tuple[str, ...] = RESUME_KEYS) -> dict[str, Any] | None:
+        """The last checkpoint (None when there is none), checked to hold `keys`."""
         if not self.checkpoint.is_file():
             return None
-        try:
-            return torch.load(self.checkpoint, map_location="cpu", weights_only=False)
-        except Exception as e:
+        state = load_tensors(self.checkpoint)
+        missing = [k for k in keys if k not in state] if isinstance(state, dict) else list(keys)
+        if missing:
             raise UserError(
-                f"checkpoint {self.checkpoint} is unreadable ({e}): delete it to restart the run from scratch"
-            ) from None
+                f"checkpoint {self.checkpoint} is not a dreamavatar checkpoint (no {', '.join(missing)}): delete it "
+                "to restart the run from scratch"
+            )
+        return state
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         atomic_json(summary, self.summary)

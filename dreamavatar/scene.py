@@ -5,7 +5,7 @@ skeleton image shows every avatar with cross-avatar occlusion.
 Scene file (YAML; paths relative to the file):
 
     fps: 30                 # output frame rate (motions are resampled to it)
-    frames: 90              # optional; default: the longest motion (after offsets)
+    frames: 90              # optional; absent or 0: the longest motion (after offsets)
     size: [640, 360]        # width, height (or one number), multiples of 16
     background: [1, 1, 1]   # RGB in [0, 1]
     skeleton: false         # put the skeleton image beside each frame
@@ -46,25 +46,28 @@ import torch
 from dreamavatar.errors import UserError
 
 
+CAMERA_KINDS = ("orbit", "fixed")
+
+
 @dataclass
 class SceneCamera:
-    kind: str = "orbit"
-    radius: float = 5.0
-    elevation: float = 10.0
+    kind: str = field(default="orbit", metadata={"choices": CAMERA_KINDS})
+    radius: float = field(default=5.0, metadata={"gt": 0})
+    elevation: float = field(default=10.0, metadata={"min": -90, "max": 90})
     azimuth: float = 0.0
     turns: float = 0.25
-    fov: float = 40.0
-    target: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    fov: float = field(default=40.0, metadata={"gt": 0, "lt": 180})
+    target: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0], metadata={"length": 3})
 
 
 @dataclass
 class SceneAvatar:
     run: str = ""
     motion: str = "idle"
-    position: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    position: list[float] = field(default_factory=lambda: [0.0, 0.0, 0.0], metadata={"length": 3})
     facing: float = 0.0
-    offset: float = 0.0
-    motion_fps: Optional[float] = None  # for motion files that record no frame rate
+    offset: float = field(default=0.0, metadata={"min": 0})
+    motion_fps: Optional[float] = field(default=None, metadata={"gt": 0})  # for files that record no frame rate
     speech: Optional[str] = None  # face inputs (dreamavatar/face/inputs.py); paths relative to the scene file
     transcript: Optional[str] = None
     say: Optional[str] = None
@@ -82,12 +85,13 @@ class SceneAvatar:
 
 @dataclass
 class SceneConfig:
-    fps: float = 30.0
-    frames: Optional[int] = None
-    size: list[int] = field(default_factory=lambda: [512, 288])
-    background: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+    fps: float = field(default=30.0, metadata={"gt": 0})
+    frames: Optional[int] = field(default=None, metadata={"min": 0})  # None or 0: the longest motion
+    size: list[int] = field(default_factory=lambda: [512, 288])  # checked with `skeleton` in load_scene
+    background: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0], metadata={"length": 3, "min": 0,
+                                                                                         "max": 1})  # fmt: skip
     skeleton: bool = False
-    bake: float = 0.01  # metres: grid cell of the baked canonical field (0: no baking)
+    bake: float = field(default=0.01, metadata={"min": 0})  # metres: grid cell of the baked field (0: no baking)
     camera: SceneCamera = field(default_factory=SceneCamera)
     avatars: list[SceneAvatar] = field(default_factory=list)
 
@@ -95,29 +99,31 @@ class SceneConfig:
 def load_scene(path: str | Path) -> SceneConfig:
     from omegaconf import OmegaConf
 
-    from dreamavatar.config import load_config
+    from dreamavatar.config import load_config, read_yaml
+    from renderers.memory import check_render_size
 
     path = Path(path)
     if not path.is_file():
         raise UserError(f"scene file {path} does not exist: give a YAML scene file (see examples/scene.yaml)")
+    data = OmegaConf.to_container(read_yaml(path, "scene file"))
+    if isinstance(data.get("size"), (int, float)):  # one number: a square
+        data["size"] = [data["size"]]
     try:
-        OmegaConf.load(path)
-    except Exception as e:
-        raise UserError(f"scene file {path} is not valid YAML ({str(e).splitlines()[0]}): fix its syntax") from None
-    cfg = load_config(SceneConfig, [path])
+        cfg = load_config(SceneConfig, layers=[data])
+    except UserError as e:  # name the file in every message about its values
+        raise UserError(str(e) if str(path) in str(e) else f"scene file {path}: {e}") from None
     if not cfg.avatars:
         raise UserError(f"scene file {path} lists no avatars: add at least one under `avatars:` with a `run:`")
+    if len(cfg.size) not in (1, 2):
+        raise UserError(f"scene file {path}: size {cfg.size} must be [width, height] (or one number): e.g. [640, 368]")
     size = cfg.size if len(cfg.size) == 2 else [cfg.size[0], cfg.size[0]]
-    if any(s < 16 or s % 16 for s in size):
-        raise UserError(f"scene size {size} must be multiples of 16: e.g. size: [640, 368]")
+    check_render_size(size[0], size[1], f"scene file {path}: size", multiple=16, panels=2 if cfg.skeleton else 1)
     cfg.size = list(size)
     for a in cfg.avatars:
         if not a.run:
             raise UserError(f"an avatar in {path} has no `run:`: give the folder of a `dreamavatar generate` run")
         if not Path(a.run).is_absolute():
             a.run = str((path.parent / a.run).resolve())
-        if len(a.position) != 3:
-            raise UserError(f"avatar {a.run}: position must be [x, y, z] in metres")
         motion_path = path.parent / a.motion
         if motion_path.exists():
             a.motion = str(motion_path.resolve())
@@ -146,8 +152,6 @@ def scene_cameras(cfg: SceneConfig, n_frames: int):
     from renderers.cameras import orbit_cameras
 
     c = cfg.camera
-    if c.kind not in ("orbit", "fixed"):
-        raise UserError(f"camera kind {c.kind!r}: use orbit or fixed")
     turn = c.turns if c.kind == "orbit" else 0.0
     az = c.azimuth + 360.0 * turn * torch.arange(n_frames, dtype=torch.float32) / max(n_frames, 1)
     return orbit_cameras(c.radius, 90.0 - c.elevation, az, c.fov, (cfg.size[0], cfg.size[1]), tuple(c.target))
@@ -178,14 +182,15 @@ def render_scene_with_sound(cfg: SceneConfig, progress: bool = True):
     from dreamavatar.face.inputs import apply_face
     from dreamavatar.motion import load_motion
 
-    loaded, motions, places, sounds = [], [], [], []
+    # the cheap checks first: every motion and face input, then the avatars (loading bakes each one)
+    motions, sounds = [], []
     for a in cfg.avatars:
-        loaded.append(load_avatar(a.run, bake=cfg.bake))
         motion, sound = apply_face(load_motion(a.motion, fps=a.motion_fps).resample(cfg.fps), a.face_inputs())
         motions.append(motion)
-        places.append(placement(a.position, a.facing))
         if sound is not None:
             sounds.append((sound, a.offset))
+    loaded = [load_avatar(a.run, bake=cfg.bake) for a in cfg.avatars]
+    places = [placement(a.position, a.facing) for a in cfg.avatars]
     n = cfg.frames or max(len(m) + int(round(a.offset * cfg.fps)) for m, a in zip(motions, cfg.avatars))
     cams = scene_cameras(cfg, n)
     audio = None

@@ -32,7 +32,7 @@ class PriorConfig:
     """Which prior and its options (see the module docstring). `guidance` is a plain mapping so one config file can
     hold the options of either kind; `options()` checks it against the chosen kind's dataclass."""
 
-    guidance_type: str = "tiny"
+    guidance_type: str = field(default="tiny", metadata={"choices": GUIDANCE_TYPES})  # checked by dreamavatar.config
     guidance: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod

@@ -10,7 +10,7 @@ The SDS gradient for a rendered image with diffusion-space x0 (DreamFusion; Drea
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Optional
 
 import torch
@@ -30,13 +30,14 @@ class SDSConfig:
     negative_prompt: the unconditional branch's prompt ("" as in DreamWaltz).
     """
 
-    guidance_scale: float = 50.0
-    t_min: float = 0.02
-    t_max: float = 0.98
-    t_max_schedule: Optional[list[float]] = None
-    weighting: str = "uniform"
+    # the metadata declare choices and ranges for whoever builds the config (dreamavatar.config checks them)
+    guidance_scale: float = field(default=50.0, metadata={"min": 0})
+    t_min: float = field(default=0.02, metadata={"min": 0, "max": 1})
+    t_max: float = field(default=0.98, metadata={"min": 0, "max": 1})
+    t_max_schedule: Optional[list[float]] = field(default=None, metadata={"length": 4})
+    weighting: str = field(default="uniform", metadata={"choices": WEIGHTINGS})
     normalize: bool = True
-    grad_clip: Optional[float] = None
+    grad_clip: Optional[float] = field(default=None, metadata={"gt": 0})
     negative_prompt: str = ""
 
 

@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -34,6 +34,11 @@ FIX = (
 )
 
 
+_DTYPES = {"float16": torch.float16, "fp16": torch.float16, "float32": torch.float32, "fp32": torch.float32,
+           "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}  # fmt: skip
+DTYPES = ("auto", *_DTYPES)
+
+
 @dataclass
 class StableDiffusionConfig:
     """model: a local folder or hub id of an SD 1.5-family base (diffusers layout).
@@ -53,15 +58,16 @@ class StableDiffusionConfig:
 
     model: str = DEFAULT_BASE
     controlnet: str = "auto"
-    resolution: Optional[int] = None
-    dtype: str = "auto"
-    device: str = "auto"
+    # the metadata declare choices and ranges for whoever builds the config (dreamavatar.config checks them)
+    resolution: Optional[int] = field(default=None, metadata={"min": 8})
+    dtype: str = field(default="auto", metadata={"choices": DTYPES})
+    device: str = field(default="auto", metadata={"choices": ("auto", "cpu", "cuda"), "pattern": r"cuda:\d+"})
     variant: Optional[str] = None
     local_files_only: bool = False
     attention_slicing: bool = False
     xformers: bool = False
     cpu_offload: bool = False
-    controlnet_scale: float = 1.0
+    controlnet_scale: float = field(default=1.0, metadata={"min": 0})
     text_cache_dir: Optional[str] = None
     vae_slicing: bool = False
     channels_last: bool = False
@@ -80,11 +86,53 @@ def _looks_like_path(source: str) -> bool:
     return source.startswith((".", "/", "~")) or source.count("/") > 1 or "\\" in source
 
 
+HUB_TIMEOUT = 5.0  # seconds a request of the reachability probe may wait: an unreachable hub fails fast, no retries
+_hub_answers: dict[str, bool] = {}
+
+
+def _hub_reachable(repo_id: str) -> bool:
+    """Whether the hub answers about `repo_id` within HUB_TIMEOUT seconds (once per process: an unreachable hub is
+    not asked again). An unknown or gated id is refused here with the fix; an unreachable hub returns False, and
+    the caller loads from the local cache only."""
+    from huggingface_hub import constants, model_info
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    endpoint = constants.ENDPOINT
+    if endpoint in _hub_answers and not _hub_answers[endpoint]:
+        return False
+    try:
+        model_info(repo_id, timeout=HUB_TIMEOUT)
+    except GatedRepoError:
+        raise PriorError(f"{repo_id} is gated on the hub: accept its licence on huggingface.co and log in with "
+                         "`hf auth login`, or download it and pass the folder") from None  # fmt: skip
+    except RepositoryNotFoundError:
+        raise PriorError(f"there is no model {repo_id!r} on the hub (or it is private): check the id, or give a "
+                         f"local folder; {FIX}") from None  # fmt: skip
+    except HfHubHTTPError as e:  # the hub (or a proxy) answered with an error: it is there, let the loader report
+        log.info("hub probe for %s: %s", repo_id, e)
+    except Exception as e:  # connection refused, DNS, timeouts: no hub from here
+        log.info("the Hugging Face hub (%s) cannot be reached (%s): looking in the local cache only", endpoint,
+                 " ".join(str(e).split())[:100])  # fmt: skip
+        _hub_answers[endpoint] = False
+        return False
+    _hub_answers[endpoint] = True
+    return True
+
+
+def check_source(spec: str) -> None:
+    """Refuse a prior that names a folder which does not exist or is not a diffusers folder (cheap; no loading)."""
+    if spec == "tiny" or not _looks_like_path(spec):
+        return
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise PriorError(f"prior {spec}: the folder does not exist; give an existing folder or a hub id: {FIX}")
+    _check_folder(path, BASE_SUBFOLDERS, "Stable Diffusion")
+
+
 def _resolve_dtype(name: str, device: torch.device) -> torch.dtype:
     if name == "auto":
         return torch.float16 if device.type == "cuda" else torch.float32
-    table = {"float16": torch.float16, "fp16": torch.float16, "float32": torch.float32, "fp32": torch.float32,
-             "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}  # fmt: skip
+    table = _DTYPES
     if name not in table:
         raise PriorError(f"unknown dtype {name!r} for the SD prior: use auto, float16, float32 or bfloat16")
     return table[name]
@@ -173,7 +221,8 @@ class StableDiffusionPrior(PosePrior):
             if not (Path(controlnet) / "config.json").is_file():
                 raise PriorError(f"{controlnet} is not a diffusers ControlNet folder (no config.json): {FIX}")
 
-        kw = dict(local_files_only=_offline(cfg))
+        hub_ids = [s for s in (base, controlnet) if not _looks_like_path(s)]
+        kw = dict(local_files_only=_offline(cfg) or not all(_hub_reachable(s) for s in hub_ids))
         wkw = dict(kw, torch_dtype=self.dtype, variant=cfg.variant)
         try:
             with _quiet_loading():
@@ -186,6 +235,9 @@ class StableDiffusionPrior(PosePrior):
         except Exception as e:  # OSError, hub errors (offline, unknown repo, gated), bad configs
             reason = " ".join(str(e).split())[:300]
             where = "offline" if kw["local_files_only"] else "from the hub or disk"
+            if hub_ids and kw["local_files_only"] and not _offline(cfg):
+                raise PriorError(f"cannot load the SD prior {cfg.model!r}: the Hugging Face hub cannot be reached "
+                                 f"and the local cache does not hold it; check the network, or {FIX}") from None
             raise PriorError(f"cannot load the SD prior {cfg.model!r} {where} ({reason}): {FIX}") from None
 
         self.prediction_type = scheduler.config.get("prediction_type", "epsilon")

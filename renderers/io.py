@@ -4,9 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+
+# `.NAME.<mkstemp's random letters>.tmp<NAME's suffix>`: what atomic_path makes, and what a cleaner may delete
+_TEMPORARY = re.compile(r"\..+\.[A-Za-z0-9_]{6,}\.tmp(\.[^./]+)?")
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file name is one of atomic_path's temporary files (left behind only by a killed process)."""
+    return _TEMPORARY.fullmatch(name) is not None
 
 
 @contextlib.contextmanager

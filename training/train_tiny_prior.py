@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dreamavatar.config import load_config  # noqa: E402
+from dreamavatar.io import load_tensors  # noqa: E402
 from training.synth.captions import caption, sample_outfit, view_word  # noqa: E402
 from training.synth.dataset import SynthConfig, SynthGenerator, load_chunks, outfit_of, write_chunks  # noqa: E402
 from priors.tiny.prior import TinyPrior, TinyPriorConfig, sample_batch, save_tiny_prior  # noqa: E402
@@ -170,7 +171,7 @@ def main(argv: list[str]) -> int:
     step = 0
     ckpt = run / "checkpoint.pt"
     if ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        state = load_tensors(ckpt)  # weights_only: a checkpoint cannot run code
         prior.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])

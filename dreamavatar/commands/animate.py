@@ -25,16 +25,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--skeleton", action="store_true", help="put the skeleton condition image beside each frame")
     p.add_argument("--bake", type=float, default=0.01, metavar="METRES",
                    help="bake the canonical field to a grid of this cell size for speed (0: off; default 0.01)")
-    p.add_argument("--out", default=None, help="output .mp4 (default RUN_DIR/animate-<motion>.mp4)")
+    p.add_argument("--out", default=None, help="output .mp4 or .gif (default RUN_DIR/animate-<motion>.mp4)")
     add_face_arguments(p)
     p.set_defaults(func=run)
 
 
-def check_size(size: int) -> None:
+def check_size(size: int, panels: int = 1) -> None:
+    """A panel size: a positive multiple of 16 whose frame (`panels` side by side) fits in memory."""
+    from renderers.memory import check_render_size
+
+    check_render_size(size, size, "--size", multiple=16, panels=panels)
+
+
+def check_bake(bake: float, what: str = "--bake") -> None:
     from dreamavatar.errors import UserError
 
-    if size < 16 or size % 16:
-        raise UserError(f"--size {size} is not a positive multiple of 16: use e.g. 256 or 512")
+    if not bake >= 0:
+        raise UserError(f"{what} {bake} is negative: give a grid cell in metres (e.g. 0.01), or 0 for no baking")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,24 +52,28 @@ def run(args: argparse.Namespace) -> int:
     from dreamavatar.commands.face_options import inputs_from_args
     from dreamavatar.errors import UserError
     from dreamavatar.face.inputs import apply_face
+    from dreamavatar.io import check_output_file
     from dreamavatar.motion import load_motion, parse_frame_range
-    from renderers.video import check_video_path, write_video
+    from dreamavatar.run_dir import open_run
+    from renderers.video import VIDEO_EXTENSIONS, write_video
 
-    check_size(args.size)
+    check_size(args.size, 2 if args.skeleton else 1)
+    check_bake(args.bake)
     face = inputs_from_args(args)
     if args.motion is None and not face.any():
         raise UserError("give --motion (a built-in name or a file), or a face input (--speech, --say, --face)")
-    out = Path(args.out) if args.out else None
-    if out is not None:
-        check_video_path(out)
-    loaded = load_avatar(args.run_dir, bake=args.bake)
+    if args.out is not None:
+        check_output_file(args.out, VIDEO_EXTENSIONS)  # before anything is read or rendered
+    open_run(args.run_dir)  # a wrong folder is named before the motion and face inputs are worked out
     motion = load_motion(args.motion or "idle", fps=args.fps)
     motion, sound = apply_face(motion, face)
     start = 0
     if args.frames:
         start = range(len(motion))[slice(*parse_frame_range(args.frames))].start
         motion = motion.frames(args.frames)
-    out = out or Path(args.run_dir) / f"animate-{Path(str(motion.name)).stem}.mp4"
+    out = Path(args.out) if args.out else Path(args.run_dir) / f"animate-{Path(str(motion.name)).stem}.mp4"
+    check_output_file(out, VIDEO_EXTENSIONS)  # before rendering a single frame
+    loaded = load_avatar(args.run_dir, bake=args.bake)
     frames = render_motion(loaded, motion, args.size, camera=args.camera, view=args.view, skeleton=args.skeleton)
     audio = None if sound is None else (sound.samples[int(round(start / motion.fps * sound.rate)) :], sound.rate)
     write_video(out, frames, fps=motion.fps, audio=audio)

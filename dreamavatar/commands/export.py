@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--meta", action="append", default=[], metavar="KEY=VALUE",
                    help="vrm: a VRMC_vrm meta field, e.g. authors=Ada, commercialUsage=personalProfit, "
                         "avatarPermission=everyone (repeatable; see the README)")  # fmt: skip
-    p.add_argument("--resolution", type=int, default=192, help="marching-cubes grid resolution")
+    p.add_argument("--resolution", type=int, default=192,
+                   help="marching-cubes grid cells along the avatar's longest side (default 192)")
     p.add_argument("--threshold", type=float, default=None, help="density iso-level (default: the level whose mesh silhouettes best match the renders)")
     p.add_argument("--out", default=None, help="output file (default RUN_DIR/avatar.<format>)")
     add_face_arguments(p)
@@ -52,6 +53,7 @@ def check_args(args: argparse.Namespace) -> None:
     from pathlib import Path
 
     from dreamavatar.errors import UserError
+    from dreamavatar.export.mesh import check_resolution
 
     fmt = args.format
     out = Path(args.out) if args.out else Path(args.run_dir) / f"avatar.{fmt}"
@@ -75,8 +77,9 @@ def check_args(args: argparse.Namespace) -> None:
         raise UserError("--meta sets VRM meta fields: use it with --format vrm")
     if args.faces < 0 or 0 < args.faces < 100:
         raise UserError(f"--faces {args.faces}: give at least 100 triangles (or 0 to keep the full mesh)")
-    if args.resolution < 16:
-        raise UserError(f"--resolution {args.resolution}: give at least 16 grid cells")
+    check_resolution(args.resolution)
+    if args.threshold is not None and not args.threshold > 0:
+        raise UserError(f"--threshold {args.threshold} is not a positive density: give e.g. 5, or leave it out")
     if fmt == "vrm":
         from dreamavatar.export.vrm import parse_meta
 
@@ -94,6 +97,8 @@ def run(args: argparse.Namespace) -> int:
 
     from dreamavatar.commands.face_options import inputs_from_args
     from dreamavatar.errors import UserError
+    from dreamavatar.io import check_output_file
+    from dreamavatar.run_dir import open_run
 
     check_args(args)
     fmt = args.format
@@ -102,8 +107,12 @@ def run(args: argparse.Namespace) -> int:
     if face.any() and (fmt == "vrm" or args.rest_pose == "t"):
         raise UserError("face curves animate the A-pose bind of a GLB (or OBJ/PLY frames): drop the face options, "
                         "or export --format glb without --rest-pose t")  # fmt: skip
+    if args.frames and not (args.motion or face.any()):
+        raise UserError("--frames selects frames of --motion: add --motion NAME_OR_FILE, or drop --frames")
+    check_output_file(out, (f".{fmt}",))
+    open_run(args.run_dir)
     motion = None
-    if args.motion or face.any():
+    if args.motion or face.any():  # read (and checked) before the avatar is loaded and meshed
         from dreamavatar.face.inputs import apply_face
         from dreamavatar.motion import load_motion, still_motion
 

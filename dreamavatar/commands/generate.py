@@ -6,6 +6,33 @@ import argparse
 import re
 import sys
 
+# Settings a resumed run may change (dotted prefixes): they steer the optimisation from here on, while the
+# checkpoint's weights and optimiser state still fit. Everything else (prompt, prior, body, seed, the avatar and
+# background networks, train.background) made the checkpoint what it is and is refused with a message.
+RESUME_SAFE = (
+    "train.steps", "train.lr", "train.grid_lr", "train.betas", "train.batch", "train.resolution", "train.ray_step",
+    "train.animate_from", "train.canonical_prob", "train.static", "train.checkpoint_every", "train.preview_every",
+    "train.preview_size", "train.turntable_frames", "train.turntable_size", "train.cameras", "train.precision",
+    "train.early_stop", "sds", "shape", "init", "device",
+    # how the prior runs, not which prior it is
+    "prior.guidance.dtype", "prior.guidance.device", "prior.guidance.attention_slicing", "prior.guidance.xformers",
+    "prior.guidance.cpu_offload", "prior.guidance.vae_slicing", "prior.guidance.channels_last",
+    "prior.guidance.compile", "prior.guidance.controlnet_scale", "prior.guidance.text_cache_dir",
+)  # fmt: skip
+FLAGS = {"prior": "--prior", "body": "--body", "smpl_dir": "--smpl-dir", "seed": "--seed", "train.steps": "--steps",
+         "train.static": "--static"}  # fmt: skip
+
+RESUME_HELP = (
+    "continue the run in --out from its last checkpoint (exactly as if never stopped). With it, --steps, --static and "
+    "key=value overrides of train.steps, train.lr, train.grid_lr, train.betas, train.batch, train.resolution, "
+    "train.ray_step, train.animate_from, train.canonical_prob, train.*_every, train.preview_size, train.turntable_*, "
+    "train.cameras.*, train.precision, train.early_stop, sds.*, shape.*, init.*, device and the prior's running "
+    "options (prior.guidance.dtype, device, cpu_offload, attention_slicing, vae_slicing, xformers, channels_last, "
+    "compile, controlnet_scale, text_cache_dir) apply from the resumed step; --prior, --preset, --vram, --body, "
+    "--smpl-dir, --seed, the prior's model and controlnet, avatar.*, background.* and train.background cannot change "
+    "and are refused"
+)
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="make an avatar from a text prompt", description=__doc__)
@@ -23,12 +50,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--vram", type=int, default=None, choices=(8, 12, 24),
                    help="GB of GPU memory to fit a Stable Diffusion preset into (default 24)")
     p.add_argument("--body", choices=("anny", "smpl"), default=None, help="body model (default anny)")
-    p.add_argument("--smpl-dir", default=None, help="folder of your SMPL .npz files (for --body smpl)")
+    p.add_argument("--smpl-dir", default=None, help="folder of your SMPL .npz files (with --body smpl)")
     p.add_argument("--steps", type=int, default=None, help="total optimisation steps (stages 1 + 2)")
     p.add_argument("--static", action="store_true", help="canonical avatar only (skip stage 2)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--out", default=None, help="run directory (default outputs/<prompt words>)")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    p.add_argument("--resume", action="store_true", help=RESUME_HELP)
     p.add_argument("--config", action="append", default=[], metavar="YAML", help="extra config file(s)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.lr=0.002")
@@ -67,6 +94,26 @@ def text_of(spec) -> str:
     return describe(spec)
 
 
+def flag_values(args: argparse.Namespace, with_prompt: bool = True) -> dict:
+    """The options given on the command line as a nested config mapping (strings kept exactly as typed)."""
+    values: dict = {"prompt": args.prompt} if with_prompt and args.prompt is not None else {}
+    if args.prior == "tiny":
+        values["prior"] = {"guidance_type": "tiny"}
+    elif args.prior is not None:  # --prior PATH_OR_HUB_ID: the model (the preset's other SD options stay)
+        values["prior"] = {"guidance_type": "stable-diffusion", "guidance": {"model": args.prior}}
+    for key, value in (("preset", args.preset), ("body", args.body), ("smpl_dir", args.smpl_dir), ("seed", args.seed)):
+        if value is not None:
+            values[key] = value
+    train = {}
+    if args.steps is not None:
+        train["steps"] = args.steps
+    if args.static:
+        train["static"] = True
+    if train:
+        values["train"] = train
+    return values
+
+
 def make_config(args: argparse.Namespace, spec=None):
     from dreamavatar.errors import UserError
     from dreamavatar.run_config import apply_vram, build_config
@@ -76,28 +123,49 @@ def make_config(args: argparse.Namespace, spec=None):
     if (preset == "tiny") != (prior == "tiny"):
         raise UserError(f"--preset {preset} and --prior {prior} do not go together: the tiny preset takes the "
                         "embedded prior, the sd15 presets a Stable Diffusion folder or hub id (--prior PATH)")
-    overrides = list(args.overrides)
-    overrides.append(f"prompt={_quoted(args.prompt)}")
-    if args.prior is not None:  # --prior PATH_OR_HUB_ID: the sd15 preset's model (its other options stay)
-        overrides.append("prior.guidance_type=" + ("tiny" if prior == "tiny" else "stable-diffusion"))
-        if prior != "tiny":
-            overrides.append(f"prior.guidance.model={_quoted(prior)}")
-    for key, value in (("body", args.body), ("smpl_dir", args.smpl_dir), ("seed", args.seed),
-                       ("train.steps", args.steps)):  # fmt: skip
-        if value is not None:
-            overrides.append(f"{key}={_quoted(str(value))}")
-    if args.static:
-        overrides.append("train.static=true")
-    cfg = build_config(preset, overrides, args.config, spec)
+    cfg = build_config(preset, list(args.overrides), args.config, spec, flag_values(args))
     if args.vram is not None:
         steps_given = args.steps is not None or any(o.startswith("train.steps=") for o in args.overrides)
         cfg = apply_vram(cfg, args.vram, steps_given)
     return cfg
 
 
-def _quoted(value: str) -> str:
-    """A value for OmegaConf's dotlist that stays a string whatever characters it holds."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+def resume_config(args: argparse.Namespace, run_dir, spec, said: bool):
+    """The run's config.yaml with what this command line changes: the changes in RESUME_SAFE are applied (and
+    listed on stderr), any other is refused."""
+    from omegaconf import OmegaConf
+
+    from dreamavatar.errors import UserError
+    from dreamavatar.run_config import load_generate_config
+
+    if args.vram is not None:
+        raise UserError("--vram sizes a new run: with --resume give its settings instead (train.batch=N, "
+                        "prior.guidance.cpu_offload=true, prior.guidance.vae_slicing=true, ...)")  # fmt: skip
+    stored = run_dir.load_config()
+    if said and stored.prompt != args.prompt:
+        raise UserError(f"{run_dir.root} was made for the prompt {stored.prompt!r}: give that prompt, or another --out")
+    if args.spec is not None and stored.spec.key() != spec.key():
+        raise UserError(f"{run_dir.root} was made for another spec (see its config.yaml): give that one, or another --out")
+    cfg = load_generate_config([run_dir.config, *args.config], list(args.overrides), flags=flag_values(args, said))
+    before, after = (_flat(OmegaConf.to_container(OmegaConf.structured(c))) for c in (stored, cfg))
+    for key in sorted(k for k in after if before.get(k) != after[k]):
+        if not any(key == s or key.startswith(s + ".") for s in RESUME_SAFE):
+            given = FLAGS.get(key, key + "=")
+            raise UserError(
+                f"--resume cannot change {key} ({before.get(key)!r} -> {after[key]!r}): the checkpoint was made with "
+                f"the first; drop {given} to continue the run, or start a new one with another --out"
+            )
+        print(f"resume: {key} {before.get(key)} -> {after[key]}", file=sys.stderr)
+    return cfg
+
+
+def _flat(tree, prefix: str = "") -> dict:
+    if isinstance(tree, dict):
+        out = {}
+        for k, v in tree.items():
+            out.update(_flat(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: tree}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
 
     from dreamavatar.config import save_config
     from dreamavatar.errors import UserError
-    from dreamavatar.run_config import load_generate_config
+    from dreamavatar.io import check_output_dir
     from dreamavatar.run_dir import RunDir
     from dreamavatar.train.trainer import Trainer
 
@@ -115,6 +183,8 @@ def run(args: argparse.Namespace) -> int:
         args.overrides, args.prompt = [args.prompt, *args.overrides], None
     if args.prompt is not None and not args.prompt.strip():
         raise UserError('the prompt is empty: give a description, e.g. dreamavatar generate "a knight in armour"')
+    if args.smpl_dir is not None and args.body != "smpl":
+        raise UserError("--smpl-dir is for the SMPL body: add --body smpl, or drop --smpl-dir")
     resuming = args.resume and args.out and RunDir(Path(args.out)).config.is_file()
     if args.prompt is None and args.spec is None and not resuming:
         raise UserError('give a prompt, e.g. dreamavatar generate "a knight in armour", or --spec FILE.yaml '
@@ -124,21 +194,18 @@ def run(args: argparse.Namespace) -> int:
     said = args.prompt is not None
     if args.prompt is None and spec is not None:
         args.prompt = text_of(spec)
-    out = Path(args.out) if args.out else Path("outputs") / slug(named)
+    out = check_output_dir(Path(args.out) if args.out else Path("outputs") / slug(named))
     run_dir = RunDir(out)
     if args.resume and run_dir.config.is_file():
-        cfg = load_generate_config([run_dir.config], [f"train.steps={args.steps}"] if args.steps else [])
-        if said and cfg.prompt != args.prompt:
-            raise UserError(f"{out} was made for the prompt {cfg.prompt!r}: give that prompt, or another --out")
-        if args.spec is not None and cfg.spec.key() != spec.key():
-            raise UserError(f"{out} was made for another spec (see its config.yaml): give that one, or another --out")
+        cfg = resume_config(args, run_dir, spec, said)
     else:
         cfg = make_config(args, spec)
     run_dir.check_free(resume=args.resume)
+    state = run_dir.load_checkpoint() if args.resume else None  # a broken checkpoint is named before any write
     trainer = Trainer(cfg, run_dir, progress=not args.no_progress)  # loads body and prior: their errors come first
+    trainer.initialize(state)  # the checkpoint (refused if it does not fit the config), or stage 0
     run_dir.create(resume=args.resume)
     save_config(cfg, run_dir.config)
-    trainer.initialize()
     trainer.fit()
     print("rendering previews and turntable", file=sys.stderr)
     trainer.write_preview()

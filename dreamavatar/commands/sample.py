@@ -44,18 +44,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> Path:
+    from dreamavatar.io import check_output_file
+    from renderers.memory import check_render_size
+
     if not args.prompt.strip():
         raise UserError('the prompt is empty: give a description, e.g. "a man in a black suit"')
-    if args.size <= 0 or args.size % 16:
-        raise UserError(f"--size {args.size} is not a positive multiple of 16: use e.g. --size 256")
+    check_render_size(args.size, args.size, "--size", multiple=16, panels=2)
     if args.steps < 1:
         raise UserError(f"--steps {args.steps} must be at least 1: use e.g. --steps 30")
-    out = Path(args.out)
-    if out.suffix.lower() not in (".png", ".jpg", ".jpeg"):
-        raise UserError(f"--out {out} must end in .png (or .jpg)")
-    if not out.parent.exists():
-        raise UserError(f"the folder of --out {out} does not exist: create it first")
-    return out
+    if not args.guidance >= 0:
+        raise UserError(f"--guidance {args.guidance} is negative: use e.g. --guidance 7.5")
+    if args.smpl_dir is not None and args.body != "smpl":
+        raise UserError("--smpl-dir is for the SMPL body: add --body smpl, or drop --smpl-dir")
+    return check_output_file(args.out, (".png", ".jpg", ".jpeg"))
 
 
 def _pose(args: argparse.Namespace):

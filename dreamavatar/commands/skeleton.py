@@ -31,12 +31,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check_args(args: argparse.Namespace) -> None:
-    if args.size <= 0 or args.size % 16:
-        raise UserError(f"--size {args.size} is not a positive multiple of 16: use e.g. --size 512")
+    from renderers.memory import check_render_size
+
+    check_render_size(args.size, args.size, "--size", multiple=16)
     for name in ("fps", "out_fps"):
         value = getattr(args, name)
         if value is not None and not value > 0:
             raise UserError(f"--{name.replace('_', '-')} {value} is not positive: give a frame rate such as 30")
+    if args.smpl_dir is not None and args.body != "smpl":
+        raise UserError("--smpl-dir is for the SMPL body: add --body smpl, or drop --smpl-dir")
 
 
 def _load_motion(args: argparse.Namespace):
@@ -52,9 +55,10 @@ def _load_motion(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     _check_args(args)
-    from renderers.video import check_video_path
+    from dreamavatar.io import check_output_file
+    from renderers.video import VIDEO_EXTENSIONS
 
-    out = check_video_path(args.out)  # fail before any rendering
+    out = check_output_file(args.out, VIDEO_EXTENSIONS)  # fail before any rendering
     motion = _load_motion(args)
 
     import numpy as np

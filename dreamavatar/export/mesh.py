@@ -31,6 +31,25 @@ class MeshConfig:
     chunk: int = 262144  # points per density query
 
 
+MIN_RESOLUTION = 16
+BYTES_PER_CELL = 80  # sample_grid: three float64 coordinates per cell twice (meshgrid, stacked) + float32 density
+
+
+def check_resolution(resolution: int) -> None:
+    """A marching-cubes resolution that gives a mesh at all and whose grid (at most resolution^3 cells) fits in
+    memory."""
+    from dreamavatar.errors import UserError
+    from renderers.memory import BASE_BYTES, memory_limit
+
+    if resolution < MIN_RESOLUTION:
+        raise UserError(f"--resolution {resolution} is too coarse for a mesh: give at least {MIN_RESOLUTION} (default 192)")
+    need, limit = BASE_BYTES + BYTES_PER_CELL * resolution**3, memory_limit()
+    if need > limit:
+        most = int(((limit - BASE_BYTES) / BYTES_PER_CELL) ** (1 / 3))
+        raise UserError(f"--resolution {resolution} needs about {need / 2**30:.0f} GiB for its grid, more than the "
+                        f"{limit / 2**30:.0f} GiB here: use at most about {most}")  # fmt: skip
+
+
 def sample_grid(fn: DensityFn, bbox_min: np.ndarray, bbox_max: np.ndarray, resolution: int, chunk: int) -> np.ndarray:
     """Evaluate `fn` on a regular grid with `resolution` cells on the longest side. Returns the grid X x Y x Z."""
     size = bbox_max - bbox_min

@@ -28,7 +28,7 @@ OCCUPANCY_RADIUS_STEP = 0.005  # metres: occupancy radii are rounded up to this 
 class AvatarConfig:
     nerf: NeRFConfig = field(default_factory=NeRFConfig)
     deformation: DeformationConfig = field(default_factory=DeformationConfig)
-    occupancy_cell: float = 0.02  # metres, cell size of the body-guided sampling grid
+    occupancy_cell: float = field(default=0.02, metadata={"gt": 0})  # metres, cell size of the body-guided sampling grid
 
 
 class AvatarField(nn.Module):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -12,9 +12,10 @@ from dreamavatar.field.mlp import frequency_encoding, mlp
 
 @dataclass
 class BackgroundConfig:
-    n_freqs: int = 3  # low frequencies: the background should stay smooth, not explain the avatar
-    hidden: int = 32
-    layers: int = 2
+    # low frequencies: the background should stay smooth, not explain the avatar
+    n_freqs: int = field(default=3, metadata={"min": 0})
+    hidden: int = field(default=32, metadata={"min": 1})
+    layers: int = field(default=2, metadata={"min": 1})
 
 
 class Background(nn.Module):

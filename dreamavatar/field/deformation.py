@@ -24,14 +24,18 @@ from renderers.raster import vertex_normals
 from dreamavatar.field.mlp import frequency_encoding, mlp
 
 
+KNN_BACKENDS = ("auto", "kdtree", "torch")
+
+
 @dataclass
 class DeformationConfig:
-    tau: float = 0.001  # m^2, the weight's falloff
-    knn: str = "auto"  # "auto" (cKDTree on CPU, torch on GPU) | "kdtree" | "torch" (chunked cdist)
+    tau: float = field(default=0.001, metadata={"gt": 0})  # m^2, the weight's falloff
+    # "auto" (cKDTree on CPU, torch on GPU) | "kdtree" | "torch" (chunked cdist)
+    knn: str = field(default="auto", metadata={"choices": KNN_BACKENDS})
     knn_workers: int = 1  # cKDTree query threads (-1: all cores; on a busy 2-core machine 1 is faster)
-    delta_freqs: int = 4  # frequency encoding of the canonical point for the delta MLP
-    delta_hidden: int = 32
-    delta_layers: int = 3
+    delta_freqs: int = field(default=4, metadata={"min": 0})  # frequency encoding of the canonical point (delta MLP)
+    delta_hidden: int = field(default=32, metadata={"min": 1})
+    delta_layers: int = field(default=3, metadata={"min": 1})
     delta_init: float = 1e-5  # m^2: delta at initialisation (near 0, so w starts at about 0.5 on the skin)
     weight_floor: float = 1e-3  # weights below this count as empty: where samplers may skip (occupancy radius)
 

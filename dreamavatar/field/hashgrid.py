@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 log = logging.getLogger(__name__)
 
+IMPLEMENTATIONS = ("torch", "tcnn")
 PRIMES = (1, 2654435761, 805459861)
 # the same primes as int32 bit patterns: int32 products wrap like tcnn's uint32 ones (and are cheaper than int64)
 _PRIMES_I32 = tuple(p - 2**32 if p >= 2**31 else p for p in PRIMES)
@@ -58,13 +59,14 @@ class _LevelMajorLookup(torch.autograd.Function):
 
 @dataclass
 class HashGridConfig:
-    n_levels: int = 16
-    n_features: int = 2
-    log2_table_size: int = 19  # entries per level; the tiny preset uses 16
-    base_resolution: int = 16
-    finest_resolution: int = 4096
-    bound: float = 2.0  # points in [-bound, bound]^3 are encoded; outside is clamped to the box
-    implementation: str = "torch"  # "torch" | "tcnn" (CUDA + tinycudann only; falls back to torch with a warning)
+    n_levels: int = field(default=16, metadata={"min": 1})
+    n_features: int = field(default=2, metadata={"min": 1})
+    log2_table_size: int = field(default=19, metadata={"min": 4, "max": 26})  # entries per level; tiny preset: 16
+    base_resolution: int = field(default=16, metadata={"min": 1})
+    finest_resolution: int = field(default=4096, metadata={"min": 1})
+    bound: float = field(default=2.0, metadata={"gt": 0})  # points in [-bound, bound]^3 are encoded; outside clamped
+    # "torch" | "tcnn" (CUDA + tinycudann only; falls back to torch with a warning)
+    implementation: str = field(default="torch", metadata={"choices": IMPLEMENTATIONS})
 
 
 def tcnn_available() -> bool:
@@ -107,8 +109,8 @@ class HashGrid(nn.Module):
         # one flat table of all levels: rows x features, small uniform init
         self.table = nn.Parameter(torch.empty(total, cfg.n_features).uniform_(-1e-4, 1e-4))
         self._tcnn = self._make_tcnn() if cfg.implementation == "tcnn" else None
-        if cfg.implementation not in ("torch", "tcnn"):
-            raise ValueError(f"hash grid implementation {cfg.implementation!r}: use 'torch' or 'tcnn'")
+        if cfg.implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"hash grid implementation {cfg.implementation!r}: use one of {', '.join(IMPLEMENTATIONS)}")
 
     @property
     def out_dim(self) -> int:

@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
@@ -29,12 +29,12 @@ CACHE_VERSION = 1  # bump when the fitting procedure changes what a cached field
 
 @dataclass
 class InitConfig:
-    iterations: int = 150
-    resolution: int = 48  # pixels of the silhouette views
-    views: int = 64  # random cameras (the training ranges) whose pixels form the ray pool
-    rays_per_step: int = 2048
-    step: float = 0.02  # metres between samples along a ray (body-guided sampler)
-    lr: float = 1e-2  # Adam, hash grid and MLP
+    iterations: int = field(default=150, metadata={"min": 0})
+    resolution: int = field(default=48, metadata={"min": 8, "render_size": True})  # pixels of the silhouette views
+    views: int = field(default=64, metadata={"min": 1})  # random cameras (the training ranges): ray pool
+    rays_per_step: int = field(default=2048, metadata={"min": 1})
+    step: float = field(default=0.02, metadata={"gt": 0})  # metres between samples along a ray (body-guided)
+    lr: float = field(default=1e-2, metadata={"min": 0})  # Adam, hash grid and MLP
     seed: int = 0
     cache: bool = True
     cache_dir: str = "~/.cache/dreamavatar/init"

@@ -10,16 +10,20 @@ from torch import nn
 from dreamavatar.field.hashgrid import HashGrid, HashGridConfig
 from dreamavatar.field.mlp import mlp, trunc_exp
 
+SHADINGS = ("albedo", "lambertian")
+
 
 @dataclass
 class NeRFConfig:
     grid: HashGridConfig = field(default_factory=HashGridConfig)
-    hidden: int = 64
-    layers: int = 3
+    hidden: int = field(default=64, metadata={"min": 1})
+    layers: int = field(default=3, metadata={"min": 1})
     density_bias: float = 0.0  # added before the exp
-    shading: str = "albedo"  # "albedo" | "lambertian" (normals from the density gradient, finite differences)
-    ambient: float = 0.3  # Lambertian: rgb = albedo (ambient + (1 - ambient) max(0, n . l))
-    normal_eps: float = 0.004  # metres, finite-difference step for normals
+    # "albedo" | "lambertian" (normals from the density gradient, finite differences)
+    shading: str = field(default="albedo", metadata={"choices": SHADINGS})
+    # Lambertian: rgb = albedo (ambient + (1 - ambient) max(0, n . l))
+    ambient: float = field(default=0.3, metadata={"min": 0, "max": 1})
+    normal_eps: float = field(default=0.004, metadata={"gt": 0})  # metres, finite-difference step for normals
 
 
 class CanonicalField(nn.Module):
@@ -30,8 +34,8 @@ class CanonicalField(nn.Module):
     def __init__(self, cfg: NeRFConfig | None = None) -> None:
         super().__init__()
         self.cfg = cfg = cfg or NeRFConfig()
-        if cfg.shading not in ("albedo", "lambertian"):
-            raise ValueError(f"shading {cfg.shading!r}: use 'albedo' or 'lambertian'")
+        if cfg.shading not in SHADINGS:
+            raise ValueError(f"shading {cfg.shading!r}: use one of {', '.join(SHADINGS)}")
         self.grid = HashGrid(cfg.grid)
         self.net = mlp(self.grid.out_dim, 4, cfg.hidden, cfg.layers)
 

@@ -41,6 +41,8 @@ def load_motion(spec: str | Path, fps: float | None = None) -> Motion:
     """
     from dreamavatar.motion.builtin import builtin_motions
 
+    if fps is not None and not float(fps) > 0:  # also NaN
+        raise UserError(f"--fps {fps} is not positive: give the file's frame rate, e.g. --fps 30")
     spec = str(spec)
     builtins = builtin_motions()
     if spec in builtins:

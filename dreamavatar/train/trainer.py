@@ -2,15 +2,21 @@
 the same camera), stage 2 (animatable avatar: a new pose from the pose sampler each step) unless static.
 
 Checkpoints hold the model, the optimiser, the random states and the step, so a resumed run on CPU reaches the same
-result as an uninterrupted one with the same seed. A NaN/Inf step rolls back to the last good state and halves the
-learning rate once; a second one stops the run with a message.
+result as an uninterrupted one with the same seed, however it was stopped: Ctrl-C during a step's computation
+discards that step (its random draws included) and saves the state of the step boundary before it; Ctrl-C during the
+update, the bookkeeping or a checkpoint write waits for the end of the step; a killed process resumes from its last
+checkpoint (they are written atomically). A NaN/Inf step rolls back to the last good state and halves the learning
+rate once; a second one stops the run with a message naming the command that continues it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Optional
@@ -46,9 +52,11 @@ def load_prior_for(cfg: GenerateConfig, device: torch.device) -> PosePrior:
     """The configured prior. Stable Diffusion on a CPU (a minute or more per step) runs only when asked for by name
     (`device=cpu`, e.g. to check a set-up end to end); where `device=auto` finds no GPU it is refused."""
     from priors import load_prior
+    from priors.stable_diffusion import check_source
 
     if cfg.prior.is_tiny:
         return load_prior(cfg.prior).to(device)
+    check_source(cfg.prior.options().model)  # a missing folder is the first thing to say, on any machine
     if device.type != "cuda":
         if cfg.device != "cpu":
             raise UserError(
@@ -58,6 +66,15 @@ def load_prior_for(cfg: GenerateConfig, device: torch.device) -> PosePrior:
         log.warning("Stable Diffusion on the CPU (device=cpu): expect a minute or more per training step")
     # the prior places its networks itself (with cpu_offload they stay in CPU memory until each one runs)
     return load_prior(replace(cfg.prior, guidance={**cfg.prior.guidance, "device": str(device)}))
+
+
+def shell_quote(text: str) -> str:
+    """`text` as one shell word on one line (bash's $'...' when it holds a newline)."""
+    import shlex
+
+    if "\n" not in text and "\r" not in text:
+        return shlex.quote(text)
+    return "$'" + text.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n").replace("\r", "\\r") + "'"
 
 
 def _in_steps(schedule: Optional[list[float]], steps: int) -> Optional[list[float]]:
@@ -116,6 +133,8 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         self._pose_sampler = None
         self.sds_cfg, self.shape_cfg = self._scaled_schedules(cfg)
+        self._holding = False  # inside a step's update: Ctrl-C waits for the step boundary
+        self._interrupted = False
 
     @staticmethod
     def _scaled_schedules(cfg: GenerateConfig):
@@ -143,11 +162,11 @@ class Trainer:
         ]
         return torch.optim.Adam(groups, betas=tuple(t.betas), eps=1e-15)
 
-    def initialize(self) -> None:
-        """Stage 0 (cached per body), unless a checkpoint is resumed."""
+    def initialize(self, state: dict[str, Any] | None = None) -> None:
+        """Stage 0 (cached per body), unless a checkpoint (`state`, or the run's last) is resumed."""
         from dreamavatar.field.init import initialize
 
-        state = self.run.load_checkpoint()
+        state = state if state is not None else self.run.load_checkpoint()
         if state is not None:
             self.load_state(state)
             log.info("resumed %s at step %d", self.run.root, self.step)
@@ -240,15 +259,29 @@ class Trainer:
                    for p in g["params"])  # fmt: skip
 
     # ---- state ----------------------------------------------------------------------------------------------------
+    def rng_state(self) -> dict[str, Any]:
+        """Every random stream a step draws from (the sampler's generator, torch's global CPU and CUDA streams)."""
+        return {
+            "generator": self.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None,
+        }
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        torch.set_rng_state(state["torch_rng"])
+        if state.get("cuda_rng") is not None and self.device.type == "cuda":
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
     def state(self) -> dict[str, Any]:
+        """The checkpoint: plain tensors, numbers, strings and containers only (read back with weights_only=True)."""
         return {
             "step": self.step,
             "avatar": self.avatar.state_dict(),
             "background": self.background.state_dict() if self.background is not None else None,
             "background_color": None if self.background is not None else self.background_fn().tolist(),
             "optimizer": self.optimizer.state_dict(),
-            "generator": self.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
+            **self.rng_state(),
             "lr_scale": self.lr_scale,
             "rolled_back": self.rolled_back,
             "history": self.history,
@@ -257,19 +290,32 @@ class Trainer:
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint. The learning rates and betas are the config's (a resumed run may change them,
+        see `dreamavatar generate --help`); a changed learning rate also forgets an earlier NaN roll-back, since
+        the user chose the rate."""
+        from dreamavatar.avatar import load_weights
+
         self.step = int(state["step"])
-        self.avatar.load_state_dict(state["avatar"])
+        load_weights(self.avatar, state["avatar"], self.run.checkpoint)
         self.avatar.set_extent(state.get("extent"))
         if self.background is not None and state.get("background") is not None:
-            self.background.load_state_dict(state["background"])
+            load_weights(self.background, state["background"], self.run.checkpoint)
         self.lr_scale = float(state.get("lr_scale", 1.0))
         self.rolled_back = bool(state.get("rolled_back", False))
         self.optimizer = self._make_optimizer()
-        self.optimizer.load_state_dict(state["optimizer"])
-        for g in self.optimizer.param_groups:
-            g["lr"] = g["base_lr"] * self.lr_scale
-        self.generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
+        wanted = [(g["base_lr"], g["betas"]) for g in self.optimizer.param_groups]
+        try:
+            self.optimizer.load_state_dict(state["optimizer"])
+        except Exception as e:  # parameter groups of another architecture
+            raise UserError(
+                f"checkpoint {self.run.checkpoint} does not match the run's config.yaml ({' '.join(str(e).split())[:160]})"
+                ": restore the config.yaml it was trained with, or start again with another --out"
+            ) from None
+        if any(g["base_lr"] != lr for g, (lr, _) in zip(self.optimizer.param_groups, wanted)):
+            self.lr_scale, self.rolled_back = 1.0, False
+        for g, (lr, betas) in zip(self.optimizer.param_groups, wanted):
+            g["base_lr"], g["betas"], g["lr"] = lr, betas, lr * self.lr_scale
+        self.set_rng_state(state)
         self.history = list(state.get("history", []))
         self.seconds = float(state.get("seconds", 0.0))
 
@@ -280,9 +326,12 @@ class Trainer:
         """After a NaN/Inf step: back to the last checkpoint (or stage 0) with half the learning rate, once."""
         step = self.step
         if self.rolled_back:
+            t = self.cfg.train
+            lr, grid_lr = t.lr * self.lr_scale / 2, t.grid_lr * self.lr_scale / 2
             raise UserError(
-                f"training diverged (NaN/Inf) again at step {step} after lowering the learning rate: lower "
-                "train.lr and train.grid_lr, or sds.guidance_scale, and run again"
+                f"training diverged (NaN/Inf) again at step {step} after halving the learning rate: continue from the "
+                f"last checkpoint with a lower one: dreamavatar generate {shell_quote(self.cfg.prompt)} --out "
+                f"{shell_quote(str(self.run.root))} --resume train.lr={lr:.3g} train.grid_lr={grid_lr:.3g}"
             )
         state = self.run.load_checkpoint()
         if state is not None:
@@ -296,37 +345,84 @@ class Trainer:
                     self.lr_scale)  # fmt: skip
 
     # ---- the loop -------------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def _step_boundaries(self):
+        """While training, Ctrl-C raises KeyboardInterrupt at once during a step's computation (nothing it changed
+        is kept) but waits for the end of `_held()` sections (the update and the checkpoint), so an interrupted run
+        always stops at a step boundary. A second Ctrl-C inside a section stops at once without saving."""
+        if threading.current_thread() is not threading.main_thread():
+            yield  # signal handlers belong to the main thread (e.g. a run inside a worker thread)
+            return
+
+        def on_sigint(signum, frame):
+            if self._holding and not self._interrupted:
+                self._interrupted = True
+                return
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGINT, on_sigint)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    @contextlib.contextmanager
+    def _held(self):
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+        if self._interrupted:
+            raise KeyboardInterrupt
+
     def fit(self) -> None:
         from tqdm import tqdm
 
         t = self.cfg.train
         bar = tqdm(total=t.steps, initial=self.step, desc="generate", file=sys.stderr, disable=not self.progress,
                    ascii=True, dynamic_ncols=True)  # fmt: skip
+        boundary, phase = self.rng_state(), "boundary"  # phase: where a Ctrl-C lands
         try:
-            while self.step < t.steps:
-                t0 = time.perf_counter()
-                res = self.train_step(self.step)
-                if not self._finite(res):
-                    self.roll_back()
-                    bar.n = self.step
-                    continue
-                self.optimizer.step()
-                self.step += 1
-                self.seconds += time.perf_counter() - t0
-                self.history.append({"step": self.step, "grad_norm": res.grad_norm, "loss": res.loss,
-                                     "shape": res.shape})  # fmt: skip
-                bar.update(1)
-                bar.set_postfix(stage=res.stage, grad=f"{res.grad_norm:.3f}", shape=f"{res.shape:.4f}", refresh=False)
-                if t.preview_every and self.step % t.preview_every == 0:
-                    self.write_preview()
-                if self.step % t.checkpoint_every == 0 or self.step == t.steps:
-                    self.save()
+            with self._step_boundaries():
+                while self.step < t.steps:
+                    boundary, phase = self.rng_state(), "compute"
+                    t0 = time.perf_counter()
+                    res = self.train_step(self.step)
+                    with self._held():
+                        phase = "update"
+                        if not self._finite(res):
+                            self.roll_back()
+                            bar.n = self.step
+                            phase = "boundary"
+                            continue
+                        self.optimizer.step()
+                        self.step += 1
+                        self.seconds += time.perf_counter() - t0
+                        self.history.append({"step": self.step, "grad_norm": res.grad_norm, "loss": res.loss,
+                                             "shape": res.shape})  # fmt: skip
+                        bar.update(1)
+                        bar.set_postfix(stage=res.stage, grad=f"{res.grad_norm:.3f}", shape=f"{res.shape:.4f}",
+                                        refresh=False)  # fmt: skip
+                        if t.preview_every and self.step % t.preview_every == 0:
+                            self.write_preview()
+                        if self.step % t.checkpoint_every == 0 or self.step == t.steps:
+                            self.save()
+                        phase = "boundary"
         except KeyboardInterrupt:
-            self.save()
             bar.close()
+            if phase == "update":  # a second Ctrl-C inside an update: that state is half-made, keep the last save
+                print(f"interrupted: resume with --resume --out {self.run.root} (from its last checkpoint)",
+                      file=sys.stderr)  # fmt: skip
+                raise
+            if phase == "compute":  # nothing but random draws changed since the boundary: forget them
+                self.set_rng_state(boundary)
+            self.save()
             print(f"interrupted at step {self.step}: resume with --resume --out {self.run.root}", file=sys.stderr)
             raise
-        bar.close()
+        finally:
+            bar.close()  # before any error message, so the message is the last line
+            self._holding = self._interrupted = False
 
     # ---- outputs --------------------------------------------------------------------------------------------------
     @torch.no_grad()
