@@ -107,7 +107,7 @@ def test_bad_frames_exit_2(tmp_path, capsys, motion_file):
 def test_unwritable_or_unknown_output_exit_2(tmp_path, capsys, motion_file):
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")
-    for out, message in ((blocker / "x.mp4", "cannot create the folder"), (tmp_path / "x.webm", ".mp4 or .gif")):
+    for out, message in ((blocker / "x.mp4", "is a file, not a folder"), (tmp_path / "x.webm", ".mp4 or .gif")):
         code, stdout, stderr = _run(capsys, "--motion", str(motion_file), "--out", str(out))
         assert code == 2 and stdout == "" and message in stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]

@@ -22,7 +22,7 @@ def test_generate_writes_a_complete_run(run_dir, capsys):
     summary = json.loads((run_dir / "run.json").read_text())
     assert summary["prompt"] == PROMPT and summary["prior"] == "tiny" and summary["body"] == "anny"
     assert summary["steps"] == 4 and summary["seconds"] > 0 and np.isfinite(summary["final_loss"])
-    history = torch.load(run_dir / "checkpoints/last.pt", map_location="cpu", weights_only=False)["history"]
+    history = torch.load(run_dir / "checkpoints/last.pt", map_location="cpu", weights_only=True)["history"]
     assert len(history) == 4 and all(np.isfinite(h["shape"]) and h["shape"] > 0 for h in history)  # preset's terms on
     frames = iio.imread(run_dir / "turntable.mp4")
     assert frames.shape[0] == 4 and frames.shape[1:3] == (32, 32)
@@ -152,8 +152,8 @@ def test_resume_reaches_the_same_result(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "half/run.json").exists()
     monkeypatch.setattr(Trainer, "train_step", real)
     assert generate(tmp_path / "half", 4, tmp_path, "--resume") == 0
-    a = torch.load(tmp_path / "full/checkpoints/last.pt", weights_only=False)["avatar"]
-    b = torch.load(tmp_path / "half/checkpoints/last.pt", weights_only=False)["avatar"]
+    a = torch.load(tmp_path / "full/checkpoints/last.pt", weights_only=True)["avatar"]
+    b = torch.load(tmp_path / "half/checkpoints/last.pt", weights_only=True)["avatar"]
     for k in a:
         torch.testing.assert_close(a[k], b[k], msg=k)
 
@@ -190,7 +190,8 @@ def test_nan_rolls_back_once_then_stops(tmp_path, monkeypatch, capsys):
     "argv, words",
     [
         (["generate", "  "], "prompt is empty"),
-        (["generate", PROMPT, "--prior", "/nonexistent/sd"], "GPU"),
+        (["generate", PROMPT, "--prior", "/nonexistent/sd"], "does not exist"),
+        (["generate", PROMPT, "--prior", "someuser/some-model"], "GPU"),
         (["generate", PROMPT, "train.lrr=1"], "lrr"),
         (["generate", PROMPT, "--body", "smpl", "--out", "smplrun"], "smpl.is.tue.mpg.de"),
         (["animate", "/nonexistent/run", "--motion", "walk"], "not a directory"),
