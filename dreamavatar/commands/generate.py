@@ -19,8 +19,9 @@ RESUME_SAFE = (
     "prior.guidance.cpu_offload", "prior.guidance.vae_slicing", "prior.guidance.channels_last",
     "prior.guidance.compile", "prior.guidance.controlnet_scale", "prior.guidance.text_cache_dir",
 )  # fmt: skip
-FLAGS = {"prior": "--prior", "body": "--body", "smpl_dir": "--smpl-dir", "seed": "--seed", "train.steps": "--steps",
-         "train.static": "--static"}  # fmt: skip
+# the options that set a key, named in a refusal
+FLAGS = {"prior.guidance_type": "--prior", "prior.guidance.model": "--prior", "body": "--body", "smpl_dir": "--smpl-dir",
+         "seed": "--seed"}  # fmt: skip
 
 RESUME_HELP = (
     "continue the run in --out from its last checkpoint (exactly as if never stopped). With it, --steps, --static and "
@@ -152,8 +153,8 @@ def resume_config(args: argparse.Namespace, run_dir, spec, said: bool):
         if not any(key == s or key.startswith(s + ".") for s in RESUME_SAFE):
             given = FLAGS.get(key, key + "=")
             raise UserError(
-                f"--resume cannot change {key} ({before.get(key)!r} -> {after[key]!r}): the checkpoint was made with "
-                f"the first; drop {given} to continue the run, or start a new one with another --out"
+                f"--resume cannot change {key} from {before.get(key)!r} to {after[key]!r}: the checkpoint was trained "
+                f"with {before.get(key)!r}; drop {given} to continue the run, or start a new run with another --out"
             )
         print(f"resume: {key} {before.get(key)} -> {after[key]}", file=sys.stderr)
     return cfg
