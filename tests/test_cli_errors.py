@@ -65,7 +65,7 @@ def world(tmp_path_factory) -> Path:
 
     w = tmp_path_factory.mktemp("hostile")
     marker = w / "MARKER"
-    cfg = build_config("tiny", SMALL, values={"prompt": PROMPT})
+    cfg = build_config("tiny", SMALL, flags={"prompt": PROMPT})
     config = OmegaConf.to_yaml(OmegaConf.structured(cfg))
     avatar = AvatarField(cfg.avatar)
     good = {"step": 0, "avatar": avatar.state_dict(), "background": None, "background_color": [0.5, 0.5, 0.5],
