@@ -158,6 +158,12 @@ CASES = [
     ("checkpoint_every", ["generate", PROMPT, "train.checkpoint_every=0"], "checkpoint_every=0 is out of range"),
     ("batch", ["generate", PROMPT, "train.batch=0"], "train.batch=0 is out of range"),
     ("lr-nan", ["generate", PROMPT, "train.lr=nan"], "not a number"),
+    ("precision", ["generate", PROMPT, "train.precision=fp8"], "use one of fp32, bf16, fp16"),
+    ("early-stop", ["generate", PROMPT, "train.early_stop=2"], "train.early_stop=2.0 is out of range"),
+    ("preset-unknown", ["generate", PROMPT, "--preset", "huge"], "do not go together"),
+    ("vram-tiny", ["generate", PROMPT, "--vram", "8"], "--vram sizes the Stable Diffusion presets"),
+    ("sd-dtype", ["generate", PROMPT, "--prior", "someuser/sd", "prior.guidance.dtype=fp8"], "did you mean"),
+    ("sd-option", ["generate", PROMPT, "--prior", "someuser/sd", "prior.guidance.colour=1"], "unknown option"),
     ("resolution-0", ["generate", PROMPT, "train.resolution=0"], "train.resolution=0 is out of range"),
     ("resolution-huge", ["generate", PROMPT, "train.resolution=100000"], "GiB to render"),
     ("preview-huge", ["generate", PROMPT, "train.preview_size=100000"], "GiB to render"),
@@ -188,6 +194,9 @@ CASES = [
      "cannot change avatar.nerf.hidden"),
     ("resume-background", ["generate", PROMPT, "--out", "{w}/run", "--resume", "train.background=mlp"],
      "cannot change train.background"),
+    ("resume-preset", ["generate", PROMPT, "--out", "{w}/run", "--resume", "--preset", "sd15"],
+     "cannot change preset"),
+    ("resume-vram", ["generate", PROMPT, "--out", "{w}/run", "--resume", "--vram", "8"], "--vram sizes a new run"),
     ("resume-bad-value", ["generate", PROMPT, "--out", "{w}/run", "--resume", "train.lr=-1"], "out of range"),
     ("resume-truncated", ["generate", PROMPT, "--out", "{w}/trunc", "--resume"], "is unreadable"),
     ("resume-empty-ckpt", ["generate", PROMPT, "--out", "{w}/emptyckpt", "--resume"], "is unreadable"),
@@ -348,6 +357,7 @@ def _cli(args: list[str], env: dict | None = None, timeout: float = 120) -> subp
                           timeout=timeout, env={**os.environ, **(env or {})})  # fmt: skip
 
 
+@pytest.mark.slow
 def test_unreachable_hub_fails_at_once_without_retries(tmp_path):
     """A hub id when the hub cannot be reached: the reachability probe's request (httpx tries a reset connection
     twice), then the message; the loaders' retries with back-off (minutes, hundreds of lines) never start."""

@@ -16,6 +16,8 @@ import torch
 
 from dreamavatar.cli import main
 
+pytestmark = pytest.mark.slow
+
 PROMPT = "a man wearing a red t-shirt"
 STEPS = 12
 

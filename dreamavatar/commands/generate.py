@@ -21,7 +21,7 @@ RESUME_SAFE = (
 )  # fmt: skip
 # the options that set a key, named in a refusal
 FLAGS = {"prior.guidance_type": "--prior", "prior.guidance.model": "--prior", "body": "--body", "smpl_dir": "--smpl-dir",
-         "seed": "--seed"}  # fmt: skip
+         "seed": "--seed", "preset": "--preset"}  # fmt: skip
 
 RESUME_HELP = (
     "continue the run in --out from its last checkpoint (exactly as if never stopped). With it, --steps, --static and "
