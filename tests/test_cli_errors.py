@@ -25,7 +25,7 @@ import torch
 from dreamavatar.cli import main
 
 PROMPT = "a man wearing a red t-shirt"
-ERROR_LINE = re.compile(r"^dreamavatar( [a-z]+)?: error: \S")
+ERROR_LINE = re.compile(r"^dreamavatar( [a-z-]+)?: error: \S")
 SMALL = ["init.iterations=20", "init.resolution=32", "init.views=8", "train.resolution=32", "train.preview_every=0"]
 
 
@@ -316,6 +316,14 @@ CASES = [
                                "--out", "{w}/k.mp4"], "smpl.is.tue.mpg.de"),  # fmt: skip
     ("skeleton-motion", ["skeleton", "--motion", "{w}/motions/truncated.npz", "--out", "{w}/k.mp4"], "npz"),
     ("skeleton-frames", ["skeleton", "--motion", "walk", "--frames", "9:x", "--out", "{w}/k.mp4"], "A:B"),
+    # face-curves
+    ("curves-out-txt", ["face-curves", "--emotion", "happy", "--out", "{w}/c.txt"], "must end in .csv"),
+    ("curves-out-proc", ["face-curves", "--emotion", "happy", "--out", "/proc/c.csv"], "cannot write"),
+    ("curves-fps", ["face-curves", "--emotion", "happy", "--fps", "0", "--out", "{w}/c.csv"], "--fps 0"),
+    ("curves-frames", ["face-curves", "--emotion", "happy", "--frames", "-5", "--out", "{w}/c.csv"], "--frames -5"),
+    ("curves-no-input", ["face-curves", "--out", "{w}/c.csv"], "give a face input"),
+    ("curves-emotion", ["face-curves", "--emotion", "hapy", "--out", "{w}/c.csv"], "hapy"),
+    ("animate-no-motion", ["animate", "{w}/run"], "give --motion"),
     # the command line itself
     ("unknown-command", ["fly"], "usage:invalid choice"),
     ("unknown-option", ["motions", "--colour"], "usage:unrecognized arguments"),

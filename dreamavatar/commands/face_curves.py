@@ -28,12 +28,13 @@ def run(args: argparse.Namespace) -> int:
     from dreamavatar.errors import UserError
     from dreamavatar.face.inputs import build_face
     from dreamavatar.face.livelink import write_live_link
+    from dreamavatar.io import check_output_file
 
-    out = Path(args.out)
-    if out.suffix.lower() not in OUTPUTS:
-        raise UserError(f"--out {out}: unknown format; end it in .csv (Live Link Face), .json or .npz")
+    out = check_output_file(Path(args.out), OUTPUTS)  # .csv (Live Link Face), .json or .npz, somewhere writable
     if not args.fps > 0:
         raise UserError(f"--fps {args.fps} is not positive: give a frame rate such as 60")
+    if args.frames is not None and args.frames < 1:
+        raise UserError(f"--frames {args.frames} is not a positive number of frames: give e.g. 60, or leave it out")
     inputs = inputs_from_args(args)
     if not inputs.any():
         raise UserError("give a face input: --speech FILE, --say TEXT, --face FILE or --emotion NAME")
