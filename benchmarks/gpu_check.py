@@ -89,7 +89,7 @@ def recorded_body(path: Path):
     poses the next recorded training poses (the poses asked for are ignored; timing is what matters here)."""
     from dreamavatar.body.base import BodyModel, BodyOutput
 
-    data = torch.load(path, map_location="cpu", weights_only=False)
+    data = torch.load(path, map_location="cpu", weights_only=True)  # plain tensors (gpu_check_prep.sh)
 
     class RecordedBody(BodyModel):
         name = "recorded"

@@ -176,7 +176,7 @@ def test_command_line_sd15_path_on_cpu(folder, tmp_path, capsys):
     summary = json.loads((run / "run.json").read_text())
     assert summary["prior"] == str(folder) and summary["preset"] == "sd15" and summary["steps"] == 1
     assert main([*gen, "--steps", "2", "--resume"]) == 0  # step 1: a sampled pose (stage 2); device from the run
-    state = torch.load(run / "checkpoints/last.pt", map_location="cpu", weights_only=False)
+    state = torch.load(run / "checkpoints/last.pt", map_location="cpu", weights_only=True)
     assert state["step"] == 2 and len(state["history"]) == 2
     assert all(h["grad_norm"] > 0 for h in state["history"])
 
