@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Optional
 
@@ -284,6 +284,10 @@ class Spec:
             unknown = sorted(set(data) - names)
             if unknown:
                 raise PromptError(f"{where}: unknown key(s) {', '.join(unknown)}: use {', '.join(sorted(names))}")
+            missing = [f.name for f in fields(cls) if f.name not in data and f.default is MISSING
+                       and f.default_factory is MISSING]  # fmt: skip
+            if missing:
+                raise PromptError(f"{where} needs {', '.join(missing)}: write it as `dreamavatar parse` does")
             try:
                 return cls(**data)
             except TypeError as e:
@@ -317,8 +321,11 @@ class Spec:
         path = Path(path)
         if not path.is_file():
             raise PromptError(f"spec file {path} does not exist: write one with dreamavatar parse \"PROMPT\" > {path}")
-        text = path.read_text(encoding="utf-8")
         fix = f'write one with dreamavatar parse "PROMPT" > {path.name} and edit it'
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise PromptError(f"spec file {path} is not UTF-8 text (YAML or JSON): {fix}") from None
         if not text.strip():
             raise PromptError(f"spec file {path} is empty: {fix}")
         spec = Spec.from_json(text) if path.suffix.lower() == ".json" else Spec.from_yaml(text)

@@ -130,6 +130,11 @@ def world(tmp_path_factory) -> Path:
     (w / "list.yaml").write_text("- 1\n- 2\n")
     (w / "unknown.yaml").write_text("train:\n  lrr: 1\n")
     (w / "binary.yaml").write_bytes(b"\xff\xfe\x00garbage")
+    specs = {"malformed": "body: [1,\n", "list": "- a\n", "unknown": "colour: red\nbody: {}\n",
+             "body": "body: {height: 7}\n", "garment": "garments: [{kind: hoodie}]\n", "empty": ""}  # fmt: skip
+    for name, text in specs.items():
+        (w / f"spec-{name}.yaml").write_text(text)
+    (w / "spec-binary.yaml").write_bytes(b"\xff\xfe\x00body: {}")
     return w
 
 
@@ -185,6 +190,16 @@ CASES = [
     ("config-binary", ["generate", PROMPT, "--config", "{w}/binary.yaml"], "binary.yaml"),
     ("config-missing", ["generate", PROMPT, "--config", "{w}/nope.yaml"], "does not exist"),
     ("config-unknown-key", ["generate", PROMPT, "--config", "{w}/unknown.yaml"], "lrr"),
+    # generate --spec: the files `dreamavatar parse` writes, broken or edited badly
+    ("spec-missing", ["generate", "--spec", "{w}/nope.yaml"], "does not exist"),
+    ("spec-malformed", ["generate", "--spec", "{w}/spec-malformed.yaml"], "is not valid YAML"),
+    ("spec-list", ["generate", "--spec", "{w}/spec-list.yaml"], "a spec is a mapping"),
+    ("spec-binary", ["generate", "--spec", "{w}/spec-binary.yaml"], "is not UTF-8 text"),
+    ("spec-empty", ["generate", "--spec", "{w}/spec-empty.yaml"], "is empty"),
+    ("spec-unknown-key", ["generate", "--spec", "{w}/spec-unknown.yaml"], "unknown key(s) colour"),
+    ("spec-body-range", ["generate", "--spec", "{w}/spec-body.yaml"], "body.height = 7: give a number in [0, 1]"),
+    ("spec-garment-missing", ["generate", "--spec", "{w}/spec-garment.yaml"], "garments[0] needs region, color"),
+    ("parse-empty", ["parse", "  "], "prompt is empty"),
     # generate --resume: what may change, and broken run directories
     ("resume-prompt", ["generate", "a woman", "--out", "{w}/run", "--resume"], "was made for the prompt"),
     ("resume-seed", ["generate", PROMPT, "--out", "{w}/run", "--resume", "--seed", "7"], "cannot change seed"),
