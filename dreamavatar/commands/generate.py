@@ -13,7 +13,7 @@ RESUME_SAFE = (
     "train.steps", "train.lr", "train.grid_lr", "train.betas", "train.batch", "train.resolution", "train.ray_step",
     "train.animate_from", "train.canonical_prob", "train.static", "train.checkpoint_every", "train.preview_every",
     "train.preview_size", "train.turntable_frames", "train.turntable_size", "train.cameras", "train.precision",
-    "train.early_stop", "sds", "shape", "init", "device",
+    "train.early_stop", "train.freeze_prior", "train.occupancy_every", "sds", "shape", "init", "device",
     # how the prior runs, not which prior it is
     "prior.guidance.dtype", "prior.guidance.device", "prior.guidance.attention_slicing", "prior.guidance.xformers",
     "prior.guidance.cpu_offload", "prior.guidance.vae_slicing", "prior.guidance.channels_last",
@@ -27,7 +27,8 @@ RESUME_HELP = (
     "continue the run in --out from its last checkpoint (exactly as if never stopped). With it, --steps, --static and "
     "key=value overrides of train.steps, train.lr, train.grid_lr, train.betas, train.batch, train.resolution, "
     "train.ray_step, train.animate_from, train.canonical_prob, train.*_every, train.preview_size, train.turntable_*, "
-    "train.cameras.*, train.precision, train.early_stop, sds.*, shape.*, init.*, device and the prior's running "
+    "train.cameras.*, train.precision, train.early_stop, train.freeze_prior, sds.*, shape.*, init.*, device and the "
+    "prior's running "
     "options (prior.guidance.dtype, device, cpu_offload, attention_slicing, vae_slicing, xformers, channels_last, "
     "compile, controlnet_scale, text_cache_dir) apply from the resumed step; --prior, --preset, --vram, --body, "
     "--smpl-dir, --seed, the prior's model and controlnet, avatar.*, background.* and train.background cannot change "
