@@ -21,7 +21,7 @@ from dreamavatar.errors import UserError
 
 # Each name is a module `dreamavatar.commands.<name>` with `register(subparsers)`; imported when the parser is built,
 # so keep those modules light (heavy imports inside their `run`).
-COMMANDS = ("generate", "parse", "animate", "compose", "export", "face-curves", "sample", "skeleton", "motions")
+COMMANDS = ("generate", "batch", "parse", "animate", "compose", "export", "face-curves", "sample", "skeleton", "motions")
 
 EXIT_USER_ERROR = 2
 BODY_COMMANDS = ("generate", "animate", "compose", "export", "sample", "skeleton")  # those that build a body
@@ -37,7 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _user_error_types() -> tuple[type[BaseException], ...]:
+def user_error_types() -> tuple[type[BaseException], ...]:
+    """The exceptions that are the user's to fix: printed as one line, exit code 2."""
     from priors.errors import PriorError
     from prompts.errors import PromptError
     from renderers.errors import RenderError
@@ -45,8 +46,9 @@ def _user_error_types() -> tuple[type[BaseException], ...]:
     return (UserError, PriorError, PromptError, RenderError)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+def parse_args(argv: Sequence[str] | None = None, parser: argparse.ArgumentParser | None = None) -> argparse.Namespace:
+    """The command line -> its namespace (`args.func(args)` runs it); bad arguments exit 2 with argparse's message."""
+    parser = parser or build_parser()
     # `key=value` overrides may stand anywhere after the subcommand (argparse cannot interleave them with options)
     args, unknown = parser.parse_known_args(argv)
     overrides = [u for u in unknown if _OVERRIDE.match(u)]
@@ -55,6 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest or overrides)}")
     if overrides:
         args.overrides = list(args.overrides or []) + overrides
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parse_args(argv, parser)
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s"
     )
@@ -67,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         announce_first_build()  # a fresh machine says what it is doing before the heavy imports
     try:
         return int(args.func(args) or 0)
-    except _user_error_types() as e:
+    except user_error_types() as e:
         print(f"dreamavatar {args.command}: error: {e}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:

@@ -10,16 +10,21 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dreamavatar.errors import UserError
 from dreamavatar.io import atomic_json, atomic_torch_save, clean_stale_tmp, load_tensors
 
 log = logging.getLogger(__name__)
 
+if TYPE_CHECKING:
+    import numpy as np
+
 CHECKPOINT = "last.pt"
 AVATAR_KEYS = ("avatar",)  # what rendering a run needs
 RESUME_KEYS = ("step", "avatar", "optimizer", "generator", "torch_rng")  # what continuing it needs
+# previews/step_NNNNNN.png: one (render, skeleton) pair of square panels per azimuth, left to right
+PREVIEW_AZIMUTHS = (0.0, 90.0, 180.0, 270.0)
 
 
 class RunDir:
@@ -45,6 +50,24 @@ class RunDir:
     @property
     def summary(self) -> Path:
         return self.root / "run.json"
+
+    def latest_preview(self) -> Path | None:
+        """The preview of the highest step, or None before the first one."""
+        files = sorted(self.previews.glob("step_*.png")) if self.previews.is_dir() else []
+        return files[-1] if files else None
+
+    def preview_view(self, azimuth: float) -> "np.ndarray | None":
+        """The render panel (H x H x 3 uint8) of the latest preview at one of `PREVIEW_AZIMUTHS`, or None."""
+        import numpy as np
+        from PIL import Image
+
+        path = self.latest_preview()
+        if path is None:
+            return None
+        img = np.asarray(Image.open(path).convert("RGB"))
+        h = img.shape[0]
+        i = 2 * PREVIEW_AZIMUTHS.index(float(azimuth))
+        return img[:, i * h : (i + 1) * h]
 
     def check_free(self, resume: bool) -> None:
         """An existing, non-empty run directory is refused unless resuming."""

@@ -6,13 +6,18 @@ the outfit-and-body spec a prompt becomes (`prompts.spec`, parsed by `prompts.pa
     'back view of a chef'
     >>> [p.text for p in load_prompt_set("avatars").subset("iou")][:1]
     ['a man in a black business suit']
+
+A prompt set is a YAML file (`name`, `description`, `prompts`: each a string or a mapping with `text` and optional
+`iou`, `top`, `bottom`, `tags`) or a plain text file (one prompt a line; blank lines and lines starting with `#` are
+skipped). A tool may allow keys of its own in the mappings (`extra_keys`): they are kept, uninterpreted, in
+`Prompt.extras` (`dreamavatar batch` reads seed, steps, motion and the like from there).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Optional, Sequence
 
 from prompts.errors import PromptError
 
@@ -49,13 +54,15 @@ def view_prompts(prompt: str, azimuths_deg: Iterable[float]) -> list[str]:
 @dataclass(frozen=True)
 class Prompt:
     """text: the prompt. iou: fits the silhouette-IoU benchmark (no skirt, dress, long hair or loose coat that
-    leaves the body's silhouette). top/bottom: named garment colours, for the colour benchmark. tags: free labels."""
+    leaves the body's silhouette). top/bottom: named garment colours, for the colour benchmark. tags: free labels.
+    extras: the entry's keys that the loader was told to keep (`load_prompt_set(..., extra_keys=...)`)."""
 
     text: str
     iou: bool = False
     top: Optional[str] = None
     bottom: Optional[str] = None
     tags: tuple[str, ...] = ()
+    extras: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)
@@ -85,33 +92,56 @@ def list_prompt_sets() -> list[str]:
     return sorted(p.stem for p in PROMPT_DIR.glob("*.yaml"))
 
 
-def _parse_entry(entry: object, where: str) -> Prompt:
+_KEYS = ("text", "iou", "top", "bottom", "tags")
+
+
+def _parse_entry(entry: object, where: str, extra_keys: Sequence[str] = ()) -> Prompt:
     if isinstance(entry, str):
         entry = {"text": entry}
     if not isinstance(entry, dict) or not isinstance(entry.get("text"), str) or not entry["text"].strip():
         raise PromptError(f"{where}: each prompt is a string or a mapping with a non-empty `text`")
-    unknown = set(entry) - {"text", "iou", "top", "bottom", "tags"}
+    unknown = set(entry) - set(_KEYS) - set(extra_keys)
     if unknown:
-        raise PromptError(f"{where}: unknown key(s) {', '.join(sorted(unknown))}: use text, iou, top, bottom, tags")
+        raise PromptError(
+            f"{where}: unknown key(s) {', '.join(sorted(unknown))}: use {', '.join((*_KEYS, *extra_keys))}"
+        )
     return Prompt(
         text=entry["text"].strip(),
         iou=bool(entry.get("iou", False)),
         top=entry.get("top"),
         bottom=entry.get("bottom"),
         tags=tuple(entry.get("tags", ()) or ()),
+        extras={k: entry[k] for k in extra_keys if k in entry},
     )
 
 
-def load_prompt_set(name_or_path: str) -> PromptSet:
-    """A built-in set by name (see `list_prompt_sets`) or a YAML file with `name`, `description` and `prompts`."""
+def _load_text(path: Path) -> PromptSet:
+    """One prompt a line; blank lines and `#` comments skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise PromptError(f"{path} is not a readable text file ({e}): give a UTF-8 file, one prompt a line") from None
+    texts = [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not texts:
+        raise PromptError(f"{path} holds no prompts: write one prompt a line")
+    return PromptSet(path.stem, f"prompts from {path.name}", tuple(Prompt(t) for t in texts))
+
+
+def load_prompt_set(name_or_path: str, extra_keys: Sequence[str] = ()) -> PromptSet:
+    """A built-in set by name (see `list_prompt_sets`), a YAML file with `name`, `description` and `prompts`, or a
+    plain text file (any other existing file: one prompt a line). `extra_keys`: keys allowed in the YAML entries
+    besides the prompt library's own, kept in `Prompt.extras`."""
     import yaml
 
     path = Path(name_or_path)
+    if path.is_file() and path.suffix not in (".yaml", ".yml"):
+        return _load_text(path)
     if not (path.suffix in (".yaml", ".yml") and path.is_file()):
         path = PROMPT_DIR / f"{name_or_path}.yaml"
     if not path.is_file():
         raise PromptError(
-            f"no prompt set {name_or_path!r}: use one of {', '.join(list_prompt_sets())} or a .yaml file path"
+            f"no prompt set {name_or_path!r}: use one of {', '.join(list_prompt_sets())}, a .yaml file or a text "
+            "file (one prompt a line)"
         )
     try:
         data = yaml.safe_load(path.read_text())
@@ -119,7 +149,7 @@ def load_prompt_set(name_or_path: str) -> PromptSet:
         raise PromptError(f"{path} is not valid YAML ({str(e).splitlines()[0]}): fix the file") from None
     if not isinstance(data, dict) or not isinstance(data.get("prompts"), list) or not data["prompts"]:
         raise PromptError(f"{path}: expected a mapping with a non-empty `prompts` list")
-    prompts = tuple(_parse_entry(e, f"{path} prompt {i}") for i, e in enumerate(data["prompts"]))
+    prompts = tuple(_parse_entry(e, f"{path} prompt {i}", extra_keys) for i, e in enumerate(data["prompts"]))
     return PromptSet(str(data.get("name", path.stem)), str(data.get("description", "")), prompts)
 
 

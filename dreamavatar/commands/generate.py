@@ -44,6 +44,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--spec", default=None, metavar="FILE.yaml",
                    help="the outfit and body to make, as written by `dreamavatar parse` and perhaps edited "
                         "(instead of parsing the prompt; the prompt, if given, is still the text Stable Diffusion reads)")
+    add_run_options(p)
+    p.add_argument("--out", default=None, help="run directory (default outputs/<prompt words>)")
+    p.add_argument("--resume", action="store_true", help=RESUME_HELP)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """The options that shape a run (`generate`, and `batch` for each of its prompts)."""
     p.add_argument("--prior", default=None,
                    help="tiny (the embedded prior, default) or a Stable Diffusion folder / hub id (needs a GPU)")
     p.add_argument("--preset", default=None,
@@ -56,12 +65,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=None, help="total optimisation steps (stages 1 + 2)")
     p.add_argument("--static", action="store_true", help="canonical avatar only (skip stage 2)")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--out", default=None, help="run directory (default outputs/<prompt words>)")
-    p.add_argument("--resume", action="store_true", help=RESUME_HELP)
     p.add_argument("--config", action="append", default=[], metavar="YAML", help="extra config file(s)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.lr=0.002")
-    p.set_defaults(func=run)
 
 
 _OVERRIDE = re.compile(r"^[A-Za-z_][\w.]*=\S")

@@ -33,7 +33,7 @@ from dreamavatar.images import side_by_side, to_uint8
 from dreamavatar.io import atomic_image
 from dreamavatar.render import render_avatar
 from dreamavatar.run_config import GenerateConfig
-from dreamavatar.run_dir import RunDir
+from dreamavatar.run_dir import PREVIEW_AZIMUTHS, RunDir
 from priors.base import PosePrior
 from renderers.cameras import Cameras, CameraRanges, orbit_cameras, sample_cameras
 
@@ -438,8 +438,8 @@ class Trainer:
         return rgb.cpu(), render_condition(cams, out)[0]
 
     def write_preview(self) -> None:
-        """A grid of four views, each beside its skeleton: previews/step_NNNNNN.png."""
-        rgb, skel = self.render_views([0.0, 90.0, 180.0, 270.0], self.cfg.train.preview_size)
+        """The views at `PREVIEW_AZIMUTHS`, each beside its skeleton, in one row: previews/step_NNNNNN.png."""
+        rgb, skel = self.render_views(list(PREVIEW_AZIMUTHS), self.cfg.train.preview_size)
         row = side_by_side([side_by_side([rgb[i], skel[i]]) for i in range(len(rgb))])
         atomic_image(to_uint8(row), self.run.previews / f"step_{self.step:06d}.png")
 
