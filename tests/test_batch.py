@@ -63,12 +63,15 @@ def test_plan_names_extras_and_chained_steps(tmp_path):
     motion = tmp_path / "moves" / "jig.bvh"
     motion.parent.mkdir()
     motion.write_text("not read at planning time")
+    from prompts.parse import parse_prompt
+
+    (tmp_path / "knight.yaml").write_text(parse_prompt("a knight in red armour").to_yaml(compact=True))
     y = tmp_path / "set.yaml"
     y.write_text(
         "name: Mixed Set\nprompts:\n"
         f"  - {{text: '{RED}', seed: 7, steps: 30, motion: moves/jig.bvh, export: glb}}\n"
         f"  - {{text: '{RED}', overrides: [train.lr=0.002]}}\n"  # the same words again: -2
-        "  - {text: a knight, name: sir-k, export: ply}\n"
+        "  - {text: a knight, name: sir-k, export: ply, spec: knight.yaml}\n"
     )
     args = parse_args(["batch", str(y), "--then", "animate", "--motion", "dance", "--seed", "1", "sds.guidance_scale=9"])
     b = plan_batch(args)
@@ -86,6 +89,7 @@ def test_plan_names_extras_and_chained_steps(tmp_path):
     assert a2.steps[1].argv[a2.steps[1].argv.index("--motion") + 1] == "dance"  # --then animate with --motion
     assert [s.kind for s in k.steps] == ["generate", "animate", "export"] and k.steps[2].output.endswith("avatar.ply")
     assert "--rigged" not in k.steps[2].argv
+    assert k.steps[0].argv[k.steps[0].argv.index("--spec") + 1] == str(tmp_path / "knight.yaml")
 
 
 @pytest.mark.parametrize(
@@ -99,9 +103,12 @@ def test_plan_names_extras_and_chained_steps(tmp_path):
         ("{text: a robot, overrides: train.lr=1}", "list of key=value"),
         ("{text: a robot, overrides: [train.lrr=1]}", "lrr"),
         ("{text: a robot, colour: red}", "unknown key"),
+        ("{text: a robot, spec: nowhere.yaml}", "does not exist"),
+        ("{text: a robot, spec: bad-spec.yaml}", "body.height = 7"),
     ],
 )
 def test_bad_prompt_sets_exit_2_before_anything_is_written(entry, words, tmp_path, capsys):
+    (tmp_path / "bad-spec.yaml").write_text("body: {height: 7}\n")
     y = tmp_path / "set.yaml"
     y.write_text(f"prompts:\n  - a nurse\n  - {entry}\n")
     assert main(["batch", str(y), "--out", str(tmp_path / "out"), "--no-ray"]) == 2
