@@ -267,6 +267,8 @@ def _check_failure_reported(out: Path, err: str, done: set[str]) -> None:
     for n in done:
         assert summary[n]["status"] == "done" and (out / n / "run.json").is_file()
     assert "no tiny prior weights" in (out / "index.html").read_text()
+    for _, href in _sheet_links(out):  # failed prompts included: no link to a file that is not there
+        assert (out / href).exists(), href
 
 
 @needs_ray

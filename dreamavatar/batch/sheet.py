@@ -50,7 +50,7 @@ def run_record(job: Job, result: Optional[JobResult], out: Path) -> dict[str, An
         "prompt": job.prompt,
         "status": status,
         "error": result.error if result is not None else None,
-        "run_dir": _rel(job.run_dir, out),
+        "run_dir": _rel(job.run_dir, out) if Path(job.run_dir).is_dir() else None,
         "log": _rel(job.log, out) if Path(job.log).is_file() else None,
         "seconds": run.get("seconds"),  # training time of the run (run.json), whichever batch made it
         "steps": run.get("steps"),
@@ -111,7 +111,7 @@ def _card(r: dict[str, Any]) -> str:
         meta.append(f'seed {r["seed"]}')
     if r["task_seconds"] is not None and r["ran"]:
         meta.append(f'{r["task_seconds"]:.0f} s in this batch ({", ".join(r["ran"])}{", resumed" if r["resumed"] else ""})')
-    links = [f'<a href="{e(r["run_dir"])}/">run folder</a>']
+    links = [f'<a href="{e(r["run_dir"])}/">run folder</a>'] if r["run_dir"] else []
     for label, key in (("turntable", "turntable"), ("animation", "animation"), ("export", "export"), ("log", "log")):
         if r[key]:
             links.append(f'<a href="{e(r[key])}">{label}</a>')
