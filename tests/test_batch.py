@@ -72,11 +72,12 @@ def test_plan_names_extras_and_chained_steps(tmp_path):
         f"  - {{text: '{RED}', seed: 7, steps: 30, motion: moves/jig.bvh, export: glb}}\n"
         f"  - {{text: '{RED}', overrides: [train.lr=0.002]}}\n"  # the same words again: -2
         "  - {text: a knight, name: sir-k, export: ply, spec: knight.yaml}\n"
+        "  - {text: a nurse, name: nurse, export: vrm, motion: dance}\n"
     )
     args = parse_args(["batch", str(y), "--then", "animate", "--motion", "dance", "--seed", "1", "sds.guidance_scale=9"])
     b = plan_batch(args)
     assert b.out == Path("outputs/mixed-set").resolve() and not b.sd
-    a, a2, k = b.jobs
+    a, a2, k, v = b.jobs
     assert a.name == "a-man-wearing-a-red-t-shirt-and-blue-trousers" and a2.name == a.name + "-2" and k.name == "sir-k"
     gen = a.steps[0].argv
     assert gen[:2] == ["generate", RED] and gen[gen.index("--seed") + 1] == "7" and gen[gen.index("--steps") + 1] == "30"
@@ -90,6 +91,8 @@ def test_plan_names_extras_and_chained_steps(tmp_path):
     assert [s.kind for s in k.steps] == ["generate", "animate", "export"] and k.steps[2].output.endswith("avatar.ply")
     assert "--rigged" not in k.steps[2].argv
     assert k.steps[0].argv[k.steps[0].argv.index("--spec") + 1] == str(tmp_path / "knight.yaml")
+    assert v.steps[1].argv[v.steps[1].argv.index("--motion") + 1] == "dance" and v.steps[2].output.endswith("avatar.vrm")
+    assert "--motion" not in v.steps[2].argv  # a VRM carries no animation (export refuses --motion with vrm)
 
 
 @pytest.mark.parametrize(

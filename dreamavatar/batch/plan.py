@@ -7,7 +7,7 @@ Per-prompt keys in the YAML, besides the prompt library's own (text, iou, top, b
     steps: 600
     spec: chef.yaml      # generate --spec: an outfit-and-body spec (`dreamavatar parse`, perhaps edited)
     motion: dance        # animate the avatar with this motion (built-in name or file)
-    export: glb          # export the avatar (glb: rigged, with the prompt's motion when it has one)
+    export: glb          # export the avatar: glb (rigged, with the prompt's motion when it has one), vrm, obj, ply
     overrides: [train.lr=0.002]
 
 Files named in the YAML are relative to the YAML's folder. Every prompt's config is built here the way `generate`

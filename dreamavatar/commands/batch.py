@@ -9,6 +9,7 @@ import sys
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from dreamavatar.commands.export import FORMATS
     from dreamavatar.commands.generate import add_run_options
 
     p = sub.add_parser("batch", help="many avatars from a prompt set, in parallel on Ray", description=__doc__)
@@ -26,8 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--then", action="append", choices=("animate", "export"), default=[],
                    help="after each avatar: animate it (with --motion) and/or export it (as --format); repeatable")
     p.add_argument("--motion", default=None, help="motion of --then animate for prompts that name none (default walk)")
-    p.add_argument("--format", choices=("glb", "obj", "ply"), default="glb",
-                   help="format of --then export (glb is rigged) for prompts that name none")
+    p.add_argument("--format", choices=FORMATS, default="glb",
+                   help="format of --then export (glb is rigged, with the prompt's motion) for prompts that name none")
     p.add_argument("--no-ray", action="store_true", help="one prompt after another in this process, even with Ray")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     add_run_options(p)
