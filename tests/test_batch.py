@@ -163,9 +163,10 @@ def _step_of(ckpt: Path) -> int | None:
 @needs_ray
 @pytest.mark.slow
 def test_killed_batch_run_again_completes_every_run_once(tmp_path, fast):
-    names = {"red": 2, "yellow": 30, "green": 2}  # red finishes first; yellow is mid-training when it does
+    # red finishes first; yellow is mid-training when it does (measured: at step 7, so 14 leaves a wide margin)
+    names = {"red": 2, "yellow": 14, "green": 2}
     y = tmp_path / "trio.yaml"
-    y.write_text(f"prompts:\n  - {{text: '{RED}', name: red}}\n  - {{text: '{YELLOW}', name: yellow, steps: 30}}\n"
+    y.write_text(f"prompts:\n  - {{text: '{RED}', name: red}}\n  - {{text: '{YELLOW}', name: yellow, steps: 14}}\n"
                  f"  - {{text: '{GREEN}', name: green, seed: 3}}\n")  # fmt: skip
     out = tmp_path / "out"
     argv = ["batch", str(y), "--out", str(out), "--workers", "2", "--no-progress", *fast]

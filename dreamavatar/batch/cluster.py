@@ -80,7 +80,8 @@ class RayRunner:
         if self.local:
             # Ray renices its workers by +15 (they yield to the driver); here the workers do the training, which
             # should run at the priority `dreamavatar generate` would (measured: 10x slower on a busy machine).
-            os.environ.setdefault("RAY_worker_niceness", str(os.nice(0)))
+            # The value is added to the command's own niceness (under `nice -n 10`, "10" made them 19): 0 keeps it.
+            os.environ.setdefault("RAY_worker_niceness", "0")
             cores = max(local_cpus(), math.ceil((self.asked_workers or 0) * self.res.cpus))
             ray.init(address="local", num_cpus=cores, object_store_memory=OBJECT_STORE_BYTES, **quiet)
         else:
