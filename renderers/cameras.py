@@ -118,7 +118,7 @@ def orbit_cameras(
 
 @dataclass
 class CameraRanges:
-    """Ranges of random training cameras (DESIGN.md, DreamWaltz): uniform in each."""
+    """Ranges of random training cameras (DreamWaltz's published ranges): uniform in each."""
 
     radius: tuple[float, float] = (1.0, 2.0)
     polar_deg: tuple[float, float] = (60.0, 120.0)

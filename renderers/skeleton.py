@@ -4,7 +4,7 @@ Drawing follows the look that ControlNet-openpose was trained on: black canvas; 
 two keypoints (semi-minor axis 4 px at 512 px) in the limb's standard colour, blended over the canvas at 60 % opacity,
 limbs drawn in the standard order; then opaque keypoint dots (radius 4 px at 512 px). Sizes scale with the image.
 
-Occlusion (DESIGN.md): a face keypoint (nose, eyes, ears) is dropped when any surface of any body hides it from the
+Occlusion: a face keypoint (nose, eyes, ears) is dropped when any surface of any body hides it from the
 camera; a body keypoint only when another body's mesh hides it (self-occlusion ignored). "Hidden" means the keypoint's
 distance from the camera exceeds the first surface hit along the ray towards it by more than a threshold (2 cm; 1.2 cm
 for ears, which sit just under the skin). Keypoints behind the camera are dropped. A dropped keypoint draws neither its

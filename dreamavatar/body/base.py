@@ -1,6 +1,6 @@
 """The body-model contract: SMPL poses in, posed mesh + joints + OpenPose keypoints + skinning out.
 
-World frame (DESIGN.md): metres, y up, the body faces +z, its left is +x, the pelvis near y = 0.
+World frame (the one every module uses): metres, y up, the body faces +z, its left is +x, the pelvis near y = 0.
 "Canonical" is the A-pose of `skeleton.a_pose()` with zero translation: the space the avatar's NeRF lives in.
 """
 

@@ -52,7 +52,7 @@ REST_JOINTS: torch.Tensor = _rest_joints()  # 24 x 3, T-pose
 
 
 def a_pose(batch: int = 1, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """The canonical A-pose (DESIGN.md): shoulders rotated 45 degrees about z, arms down. Returns B x 24 x 3."""
+    """The canonical A-pose: shoulders rotated 45 degrees about z, arms down. Returns B x 24 x 3."""
     pose = torch.zeros(batch, NUM_JOINTS, 3, dtype=dtype)
     pose[:, JOINT_INDEX["left_shoulder"], 2] = -math.pi / 4
     pose[:, JOINT_INDEX["right_shoulder"], 2] = math.pi / 4
