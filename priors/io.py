@@ -23,6 +23,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        with open(tmp, "rb") as f:  # on disk before the rename, as renderers.io.atomic_path does
+            os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
