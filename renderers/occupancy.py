@@ -32,6 +32,7 @@ class OccupancyGrid:
         self.aabb = aabb.reshape(2, 3).float().to(occupied.device)
         self.resolution = torch.tensor(occupied.shape, device=occupied.device)
         self.cell_size = (self.aabb[1] - self.aabb[0]) / self.resolution
+        self._padded: tuple | None = None  # query's bordered grid and constants, made at the first query
 
     @staticmethod
     def box_for(points: torch.Tensor, radius: float, cell_size: float) -> tuple[torch.Tensor, tuple[int, int, int]]:
@@ -116,11 +117,18 @@ class OccupancyGrid:
 
     def query(self, points: torch.Tensor) -> torch.Tensor:
         """Whether each of points N x 3 lies in an occupied cell (False outside the box). -> N bool."""
-        idx = torch.floor((points - self.aabb[0].to(points)) / self.cell_size.to(points)).int()
-        res = self.resolution.to(idx)
-        inside = ((idx >= 0) & (idx < res)).all(-1)
-        flat = (idx * torch.stack([res[1] * res[2], res[2], torch.ones_like(res[2])])).sum(-1)  # one flat index
-        return self.occupied.reshape(-1)[flat.clamp_(0, self.occupied.numel() - 1)] & inside
+        if self._padded is None or self._padded[0].device != points.device or self._padded[1].dtype != points.dtype:
+            # the grid with an empty border cell on every side: a point outside the box clamps onto the border, so
+            # one clamp replaces the bounds test (samplers query every marched step: half the time of a test)
+            res = self.resolution.to(points.device)
+            inv = (1.0 / self.cell_size).to(points)
+            occ = torch.nn.functional.pad(self.occupied.to(points.device), (1, 1, 1, 1, 1, 1)).reshape(-1)
+            strides = torch.stack([(res[1] + 2) * (res[2] + 2), res[2] + 2, torch.ones_like(res[2])])
+            offset = 1.0 - self.aabb[0].to(points) * inv  # cell coordinate of the origin, border included
+            self._padded = (occ, inv[None], offset, (res + 1).to(points), strides)
+        occ, inv, offset, top, strides = self._padded
+        cells = torch.addcmul(offset, points, inv).clamp_(min=torch.zeros_like(top), max=top).long()
+        return occ[(cells * strides).sum(-1)]
 
     @property
     def fraction(self) -> float:

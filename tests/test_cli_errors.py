@@ -154,7 +154,7 @@ CASES = [
     ("body-flag", ["generate", PROMPT, "--body", "smlp"], "usage:invalid choice"),
     ("device", ["generate", PROMPT, "device=tpu"], "use one of auto, cpu, cuda"),
     ("device-cuda", ["generate", PROMPT, "device=cuda"], "no CUDA GPU"),
-    ("knn", ["generate", PROMPT, "avatar.deformation.knn=kd"], "use one of auto, kdtree, torch"),
+    ("knn", ["generate", PROMPT, "avatar.deformation.knn=kd"], "use one of auto, pykdtree, kdtree, torch"),
     ("grid-impl", ["generate", PROMPT, "avatar.nerf.grid.implementation=cuda"], "use one of torch, tcnn"),
     ("t_min", ["generate", PROMPT, "sds.t_min=2"], "sds.t_min=2.0 is out of range"),
     ("betas", ["generate", PROMPT, "train.betas=[0.9,1.5]"], "less than 1"),

@@ -84,17 +84,26 @@ def test_inside_points_have_weight_one_and_outside_follow_the_falloff(bodies):
         assert torch.allclose(out.weight[~out.inside], formula[~out.inside])
 
 
-def test_torch_search_matches_kdtree(bodies):
+@pytest.mark.parametrize("knn", ["kdtree", "pykdtree"])
+def test_tree_search_matches_brute_force(bodies, knn):
+    """Both KD-trees find the vertex an exhaustive search finds, and agree on which points have none in reach."""
+    if knn == "pykdtree":
+        pytest.importorskip("pykdtree")
     _, posed = bodies
-    a = PosedBody.from_output(posed, knn="kdtree")
-    b = PosedBody.from_output(posed, knn="torch")
-    assert a.tree is not None and b.tree is None
+    a = PosedBody.from_output(posed, knn=knn)
+    assert a.tree is not None and a.tree.kind == knn
     torch.manual_seed(0)
     x = torch.rand(3000, 3) * torch.tensor([1.6, 2.0, 1.0]) - torch.tensor([0.8, 1.0, 0.5])
-    ia, ib = a.nearest(x), b.nearest(x)
-    da = (x - a.vertices[ia]).norm(dim=-1)
-    db = (x - b.vertices[ib]).norm(dim=-1)
-    assert torch.allclose(da, db, atol=1e-5)
+    d_all = torch.cdist(x.double(), a.vertices.double())  # the reference: every distance
+    ia = a.nearest(x)
+    assert torch.allclose((x - a.vertices[ia]).norm(dim=-1).double(), d_all.min(-1).values, atol=1e-5)
+    bounded = a.nearest(x, max_distance=0.05)
+    near = d_all.min(-1).values < 0.05
+    assert near.any() and (~near).any()
+    assert torch.equal(bounded >= 0, near) and torch.equal(bounded[near], ia[near])
+    b = PosedBody.from_output(posed, knn="torch")
+    assert b.tree is None
+    assert torch.allclose((x - b.vertices[b.nearest(x)]).norm(dim=-1).double(), d_all.min(-1).values, atol=1e-5)
 
 
 def test_gradients_reach_grid_mlps_and_delta(bodies):

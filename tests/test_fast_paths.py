@@ -113,6 +113,29 @@ def test_renders_with_density_extent_and_early_stop_match_the_full_sampling(fitt
     av.set_extent(None)
 
 
+def test_baked_field_one_lookup_matches_the_deformation_then_grid_query(fitted, anny_body):
+    """The baked posed field reads delta, sigma and albedo in one lookup: the same values as the deformation (the
+    grid's delta) followed by the grid's query where the weight counts."""
+    from dreamavatar.body.skeleton import a_pose
+    from dreamavatar.field.bake import bake_avatar
+
+    av, canonical = fitted
+    baked = bake_avatar(av, canonical, cell=0.02)
+    pose = a_pose(1)
+    pose[0, 18, 1] = -1.0
+    posed = av.posed(anny_body(pose), baked=baked)
+    torch.manual_seed(3)
+    v = posed.body.vertices
+    x = v[torch.randint(len(v), (4000,))] + torch.randn(4000, 3) * 0.04  # inside, on and off the skin
+    sigma, rgb = posed(x, x)
+    ref = av.deformation(x, posed.body, baked.delta, posed.reach)
+    keep = ref.weight > posed.weight_floor
+    s_ref, a_ref = baked.query(ref.points[keep])
+    assert keep.any() and (~keep).any() and (sigma[~keep] == 0).all()
+    assert torch.allclose(sigma[keep], s_ref * ref.weight[keep], rtol=1e-5, atol=1e-4)
+    assert torch.allclose(rgb[keep], a_ref, atol=1e-6)
+
+
 def test_posed_reuses_the_prepared_body_only_for_the_same_output(anny_body):
     av = AvatarField(AvatarConfig(nerf=NeRFConfig(grid=HashGridConfig(n_levels=4, log2_table_size=10))))
     canonical = anny_body.canonical()

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from dreamavatar.body.base import BodyOutput
-from dreamavatar.field.deformation import Deformation, DeformationConfig, PosedBody
+from dreamavatar.field.deformation import Deformation, DeformationConfig, PosedBody, density_weight
 from dreamavatar.field.nerf import CanonicalField, NeRFConfig
 
 if TYPE_CHECKING:
@@ -102,22 +102,34 @@ class PosedAvatar:
 
     def __call__(self, points: torch.Tensor, dirs: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """points, dirs: N x 3 (posed space) -> (sigma N, rgb N x 3)."""
-        delta_fn = self.baked.delta if self.baked is not None else None
-        deformed = self.avatar.deformation(points, self.body, delta_fn, self.reach)
+        if self.baked is not None:
+            return self._baked_call(points)
+        deformed = self.avatar.deformation(points, self.body, None, self.reach)
         sigma = points.new_zeros(points.shape[0])
         rgb = points.new_zeros(points.shape[0], 3)
         keep = torch.nonzero(deformed.weight > self.weight_floor).squeeze(-1)  # skip far-away points
         if keep.numel() == 0:
             return sigma + deformed.weight * 0, rgb  # keeps the graph (delta) connected
         x_c = deformed.points[keep]
-        if self.baked is not None:
-            s_c, albedo = self.baked.query(x_c)
-        else:
-            s_c, albedo = self.avatar.canonical.query(x_c)
-            if self.light_dir is not None:
-                albedo = self.avatar.canonical.shade(x_c, albedo, self.light_dir)
+        s_c, albedo = self.avatar.canonical.query(x_c)
+        if self.light_dir is not None:
+            albedo = self.avatar.canonical.shade(x_c, albedo, self.light_dir)
         sigma = sigma.index_put((keep,), s_c * deformed.weight[keep])
         rgb = rgb.index_put((keep,), albedo)
+        return sigma, rgb
+
+    def _baked_call(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`__call__` on the baked grid: one trilinear lookup per point within reach gives delta, sigma and albedo
+        together (the same values as the deformation's delta_fn + the grid's query, with half the lookups)."""
+        x_c, d2, inside, _ = self.avatar.deformation.warp(points, self.body, self.reach)
+        found = torch.nonzero(torch.isfinite(d2)).squeeze(-1)
+        values = self.baked.lookup(x_c[found])  # F x 5: sigma, albedo, delta
+        delta = torch.zeros_like(d2).index_put((found,), values[:, 4].clamp(min=0))
+        weight = density_weight(d2, delta, inside, self.avatar.deformation.cfg.tau)[found]
+        keep = weight > self.weight_floor  # skip far-away points
+        hit = found[keep]
+        sigma = points.new_zeros(points.shape[0]).index_put((hit,), values[keep, 0].clamp(min=0) * weight[keep])
+        rgb = points.new_zeros(points.shape[0], 3).index_put((hit,), values[keep, 1:4])
         return sigma, rgb
 
     def occupancy(self, cell_size: float | None = None, radius: float | None = None):
