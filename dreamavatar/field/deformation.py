@@ -29,8 +29,8 @@ KNN_BACKENDS = ("auto", "pykdtree", "kdtree", "torch")
 
 
 class VertexTree:
-    """Nearest-vertex queries on CPU: pykdtree when installed (3x faster than scipy's cKDTree on the same points,
-    the same answers: benchmarks/bench_animate_fps.py), else scipy's cKDTree. vertices: V x 3."""
+    """Nearest-vertex queries on CPU: pykdtree when installed (3x faster than scipy's cKDTree on a frame's samples,
+    the same answers; README "Speed"), else scipy's cKDTree. vertices: V x 3."""
 
     def __init__(self, vertices: torch.Tensor, backend: str = "auto") -> None:
         v = vertices.detach().cpu().float().numpy()
@@ -131,7 +131,9 @@ class PosedBody:
         p = points.detach()
         if self.tree is not None:
             out = torch.full((p.shape[0],), -1, dtype=torch.long, device=p.device)
-            cand = torch.nonzero(self.may_be_near(p, max_distance)).squeeze(-1) if math.isfinite(max_distance) else None
+            # scipy's tree gains from dropping far points first; pykdtree's bounded search is faster without it
+            prefilter = math.isfinite(max_distance) and self.tree.kind == "kdtree"
+            cand = torch.nonzero(self.may_be_near(p, max_distance)).squeeze(-1) if prefilter else None
             idx = self.tree.query(p if cand is None else p[cand], max_distance, self.workers)
             return idx if cand is None else out.index_put((cand,), idx)
         v = self.vertices.to(p)
