@@ -106,6 +106,16 @@ def test_tree_search_matches_brute_force(bodies, knn):
     assert torch.allclose((x - b.vertices[b.nearest(x)]).norm(dim=-1).double(), d_all.min(-1).values, atol=1e-5)
 
 
+def test_auto_search_falls_back_to_scipy_without_pykdtree(bodies, monkeypatch):
+    import sys
+
+    _, posed = bodies
+    monkeypatch.setitem(sys.modules, "pykdtree.kdtree", None)  # import fails as if not installed
+    assert PosedBody.from_output(posed, knn="auto").tree.kind == "kdtree"
+    with pytest.raises(ImportError, match="pip install pykdtree"):
+        PosedBody.from_output(posed, knn="pykdtree")
+
+
 def test_gradients_reach_grid_mlps_and_delta(bodies):
     from renderers.cameras import orbit_cameras
     from renderers.samplers import OccupancySampler
