@@ -124,8 +124,8 @@ class PosedAvatar:
         x_c, d2, inside, _ = self.avatar.deformation.warp(points, self.body, self.reach)
         found = torch.nonzero(torch.isfinite(d2)).squeeze(-1)
         values = self.baked.lookup(x_c[found])  # F x 5: sigma, albedo, delta
-        delta = torch.zeros_like(d2).index_put((found,), values[:, 4].clamp(min=0))
-        weight = density_weight(d2, delta, inside, self.avatar.deformation.cfg.tau)[found]
+        tau = self.avatar.deformation.cfg.tau
+        weight = density_weight(d2[found], values[:, 4].clamp(min=0), inside[found], tau)  # the found points only
         keep = weight > self.weight_floor  # skip far-away points
         hit = found[keep]
         sigma = points.new_zeros(points.shape[0]).index_put((hit,), values[keep, 0].clamp(min=0) * weight[keep])

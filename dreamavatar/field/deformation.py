@@ -130,12 +130,12 @@ class PosedBody:
         `max_distance` (the KD-tree then stops early: far points cost little)."""
         p = points.detach()
         if self.tree is not None:
-            out = torch.full((p.shape[0],), -1, dtype=torch.long, device=p.device)
             # scipy's tree gains from dropping far points first; pykdtree's bounded search is faster without it
-            prefilter = math.isfinite(max_distance) and self.tree.kind == "kdtree"
-            cand = torch.nonzero(self.may_be_near(p, max_distance)).squeeze(-1) if prefilter else None
-            idx = self.tree.query(p if cand is None else p[cand], max_distance, self.workers)
-            return idx if cand is None else out.index_put((cand,), idx)
+            if not (math.isfinite(max_distance) and self.tree.kind == "kdtree"):
+                return self.tree.query(p, max_distance, self.workers)
+            cand = torch.nonzero(self.may_be_near(p, max_distance)).squeeze(-1)
+            out = torch.full((p.shape[0],), -1, dtype=torch.long, device=p.device)
+            return out.index_put((cand,), self.tree.query(p[cand], max_distance, self.workers))
         v = self.vertices.to(p)
         vv = (v * v).sum(-1)
         out = []
