@@ -18,11 +18,13 @@ from renderers.cameras import Cameras, project
 
 @dataclass
 class RasterOutput:
-    """rgb: B x 3 x H x W in [0, 1] (background where empty); mask: B x H x W bool; depth: B x H x W (inf where empty)."""
+    """rgb: B x 3 x H x W in [0, 1] (background where empty); mask: B x H x W bool; depth: B x H x W (inf where empty);
+    face: B x H x W long, the index of the triangle seen at each pixel (-1 where empty)."""
 
     rgb: torch.Tensor
     mask: torch.Tensor
     depth: torch.Tensor
+    face: torch.Tensor | None = None
 
 
 def vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
@@ -130,6 +132,7 @@ def rasterize(
     rgb = bg[:, None, None].expand(B, 3, H, W).clone()
     mask = torch.zeros(B, H * W, dtype=torch.bool, device=vertices.device)
     depth = torch.full((B, H * W), float("inf"), dtype=vertices.dtype, device=vertices.device)
+    face = torch.full((B, H * W), -1, dtype=torch.long, device=vertices.device)
     for i in range(B):
         f, p, bary, d = _fragments(uv[i], z[i], faces, W, H, near)
         if f.numel() == 0:
@@ -146,4 +149,5 @@ def rasterize(
         img[:, hit] = col.T
         mask[i] = hit
         depth[i] = zbuf
-    return RasterOutput(rgb.clamp(0, 1), mask.reshape(B, H, W), depth.reshape(B, H, W))
+        face[i, hit] = f[bf]
+    return RasterOutput(rgb.clamp(0, 1), mask.reshape(B, H, W), depth.reshape(B, H, W), face.reshape(B, H, W))

@@ -1,16 +1,16 @@
-"""Synthetic data for the tiny prior: rasteriser, dressing regions, captions, determinism, colour read-back."""
+"""The synthetic wardrobe (training.synth): rasteriser, colours, specs and the held-out split, bodies, garments where
+the spec puts them, materials, patterns, determinism, and the readers on ground-truth renders."""
 
 from __future__ import annotations
 
 import math
+import random
 
 import numpy as np
 import pytest
 import torch
 
-from dreamavatar.body.skeleton import a_pose
-from training.synth.captions import COLOR_RGB, Outfit, caption, is_held_out, sample_outfit, view_word
-from priors.tiny.text import COLORS, parse_slots
+from prompts.spec import GARMENT_KINDS, HAIR_STYLES, MATERIALS, PATTERNS, Body, Garment, Hair, Skin, Spec
 from renderers.cameras import orbit_cameras, project
 from renderers.raster import rasterize
 
@@ -35,18 +35,20 @@ def test_raster_covers_the_projected_square_exactly():
     assert torch.allclose(out.rgb[0, :, expected], torch.tensor([1.0, 0, 0])[:, None])
     assert torch.allclose(out.rgb[0, :, ~expected], torch.tensor([0, 0, 1.0])[:, None])
     assert torch.allclose(out.depth[0][expected], torch.tensor(2.0), atol=1e-4)
+    assert torch.equal(out.face[0] >= 0, expected) and set(out.face[0][expected].tolist()) == {0, 1}
 
 
 def test_raster_nearest_surface_wins_in_either_order():
     near, far = _quad(0.3, (0.0, 1.0, 0.0), half=0.3), _quad(-0.3, (1.0, 0.0, 0.0), half=0.8)
     cams = orbit_cameras(2.0, 90.0, 0.0, 40.0, 24)
-    for a, b in ((near, far), (far, near)):
+    for order, (a, b) in enumerate(((near, far), (far, near))):
         v = torch.cat([a[0], b[0]])[None]
         f = torch.cat([a[1], b[1] + 4])
         c = torch.cat([a[2], b[2]])
         out = rasterize(v, f, c, cams, shading=False)
         assert torch.allclose(out.rgb[0, :, 12, 12], torch.tensor([0.0, 1.0, 0.0]))  # the near (green) quad
         assert torch.allclose(out.rgb[0, :, 12, 2], torch.tensor([1.0, 0.0, 0.0]))  # only the far quad there
+        assert int(out.face[0, 12, 12]) // 2 == order  # the near quad's triangles are 0-1 first, then 2-3
 
 
 def test_raster_interpolates_vertex_colours():
@@ -61,128 +63,284 @@ def test_raster_interpolates_vertex_colours():
     assert torch.allclose(out.rgb[0].sum(0)[out.mask[0]], torch.ones(()), atol=1e-5)  # weights sum to one
 
 
-# ---- captions -----------------------------------------------------------------------------------------------------
-def test_caption_parses_back_to_its_attributes():
-    g = torch.Generator().manual_seed(3)
-    for _ in range(50):
-        o = sample_outfit(g, held_out=None)
-        slots = parse_slots(caption(o, "back"))
-        assert slots["view"] == "back" and slots["subject"] == o.subject
-        assert (slots["top_kind"], slots["top_color"]) == (o.top_kind, o.top_color)
-        assert (slots["bottom_kind"], slots["bottom_color"]) == (o.bottom_kind, o.bottom_color)
-        assert slots["shoes_color"] == o.shoes_color and slots["skin"] == o.skin
-        assert slots["hair_kind"] == o.hair_kind
-        if o.hair_kind != "bald":
-            assert slots["hair_color"] == o.hair_color
+# ---- colours ------------------------------------------------------------------------------------------------------
+def test_cielab_matches_published_values_and_both_implementations_agree():
+    from training.synth.color import lab_to_rgb, lab_to_rgb1, max_chroma, rgb_to_lab, rgb_to_lab1
+
+    # reference CIELAB (D65) of sRGB primaries and white, as tabulated (e.g. Bruce Lindbloom's calculator)
+    ref = {(1, 0, 0): (53.24, 80.09, 67.20), (0, 1, 0): (87.73, -86.18, 83.18), (0, 0, 1): (32.30, 79.19, -107.86),
+           (1, 1, 1): (100.0, 0.0, 0.0)}  # fmt: skip
+    for rgb, lab in ref.items():
+        assert np.allclose(rgb_to_lab(np.array(rgb, float)), lab, atol=0.05)
+        assert np.allclose(rgb_to_lab1(rgb), lab, atol=0.05)
+    rgb = np.random.default_rng(0).random((50, 3))
+    lab = rgb_to_lab(rgb)
+    assert np.allclose([rgb_to_lab1(tuple(x)) for x in rgb], lab, atol=1e-9)
+    assert np.allclose(lab_to_rgb(lab), rgb, atol=1e-9)
+    assert np.allclose([lab_to_rgb1(tuple(x)) for x in lab], rgb, atol=1e-9)
+    for L, h in ((50, 30), (80, 100), (20, 280)):  # the gamut boundary: in at max chroma, out just past it
+        c = max_chroma(L, h)
+        inside = lab_to_rgb1((L, c * math.cos(math.radians(h)), c * math.sin(math.radians(h))), clip=False)
+        outside = lab_to_rgb1((L, (c + 1) * math.cos(math.radians(h)), (c + 1) * math.sin(math.radians(h))), clip=False)
+        assert all(-1e-6 <= x <= 1 + 1e-6 for x in inside) and not all(0 <= x <= 1 for x in outside)
 
 
-def test_captions_and_outfits_are_deterministic_for_a_seed():
-    def run(seed):
-        g = torch.Generator().manual_seed(seed)
-        return [caption(sample_outfit(g), "front", g) for _ in range(20)]
-
-    assert run(7) == run(7)
-    assert run(7) != run(8)
-
-
-def test_held_out_pairs_never_sampled_for_training():
-    g = torch.Generator().manual_seed(0)
-    train = [sample_outfit(g) for _ in range(300)]
-    assert not any(is_held_out(o.top_color, o.bottom_color) for o in train)
-    held = [sample_outfit(g, held_out=True) for _ in range(30)]
-    assert all(is_held_out(o.top_color, o.bottom_color) for o in held)
-    assert len(COLORS) >= 12 and set(COLORS) == set(COLOR_RGB)
-
-
-def test_view_words_follow_the_azimuth_rule():
-    assert [view_word(a) for a in (0, 44, 45, 134, 135, 224, 225, 314, 315, -30)] == [
-        "front", "front", "side", "side", "back", "back", "side", "side", "front", "front",
-    ]  # fmt: skip
-
-
-# ---- dressing and data --------------------------------------------------------------------------------------------
+# ---- specs --------------------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
-def synth(anny_body):
+def train_specs():
+    from training.synth.specs import sample_spec
+
+    g = torch.Generator().manual_seed(0)
+    return [sample_spec(g, "train") for _ in range(1500)]
+
+
+def _lch(colors: list[str]) -> np.ndarray:
+    """L, C, h of hex colours through the numpy (image) conversion, not the sampler's scalar one."""
+    from prompts.spec import hex_to_rgb
+    from training.synth.color import lab_to_lch, rgb_to_lab
+
+    return lab_to_lch(rgb_to_lab(np.array([hex_to_rgb(c) for c in colors])))
+
+
+def test_specs_are_valid_and_cover_every_vocabulary(train_specs):
+    for s in train_specs[:200]:
+        assert Spec.from_json(s.to_json()).to_dict() == s.to_dict()  # valid and serialisable
+    garments = [gm for s in train_specs for gm in s.garments]
+    assert {gm.kind for gm in garments} == set(GARMENT_KINDS)
+    assert {gm.material for gm in garments} == set(MATERIALS)
+    assert {gm.pattern for gm in garments} == set(PATTERNS)
+    assert {s.hair.style for s in train_specs} == set(HAIR_STYLES)
+    for s in train_specs:  # layering: a full piece replaces top and bottom (overalls may have a top under them)
+        regions = [gm.region for gm in s.garments]
+        assert len(regions) == len(set(regions))
+        full = s.garment("full")
+        if full is not None:
+            assert "bottom" not in regions and ("top" not in regions or full.kind == "overalls")
+        else:
+            assert "top" in regions and "bottom" in regions
+    for gm in garments:
+        if gm.pattern != "plain":
+            assert gm.color2 is not None and np.linalg.norm(np.diff(_lab([gm.color, gm.color2]), axis=0)) >= 29.9
+    bodies = np.array([s.body.values() for s in train_specs])
+    assert bodies.min(0).max() < 0.25 and bodies.max(0).min() > 0.75  # every phenotype value spans its range
+    assert 0.12 < (bodies[:, 1] < 0.47).mean() < 0.3  # about one in five is a child
+
+
+def _lab(colors):
+    from prompts.spec import hex_to_rgb
+    from training.synth.color import rgb_to_lab
+
+    return rgb_to_lab(np.array([hex_to_rgb(c) for c in colors]))
+
+
+def test_colours_cover_the_whole_space(train_specs):
+    lch = _lch([gm.color for s in train_specs for gm in s.garments])
+    L, C, h = lch.T
+    assert (L < 25).mean() > 0.1 and (L > 80).mean() > 0.1  # dark and light
+    from training.synth.color import max_chroma
+
+    edge = np.array([c >= 0.75 * max_chroma(l_, h_) for l_, c, h_ in lch[:1000]])
+    assert edge.mean() > 0.2 and (C > 60).mean() > 0.08 and (C < 6).mean() > 0.08  # saturated and near-neutral
+    hist = np.histogram(h[C > 12], bins=12, range=(0, 360))[0] / (C > 12).sum()
+    assert hist.min() > 0.02, hist  # every 30-degree hue sector (held-out bands take 20 degrees of two of them)
+    assert len(set(np.round(lch[:, 2]))) > 300  # continuous, not a palette
+
+
+def test_heldout_split_is_never_drawn_for_training(train_specs):
+    from training.synth.specs import HELDOUT_COMBOS, HELDOUT_HUES, heldout_reason, sample_spec
+
+    def banned(kind, color):
+        L, C, h = _lch([color])[0]
+        if C < 12:
+            return False
+        bands = list(HELDOUT_HUES) + ([HELDOUT_COMBOS[kind]] if kind in HELDOUT_COMBOS else [])
+        return any((lo <= h < hi) if lo < hi else (h >= lo or h < hi) for lo, hi in bands)
+
+    for s in train_specs:
+        for gm in s.garments:
+            assert not banned(gm.kind, gm.color) and not (gm.color2 and banned(gm.kind, gm.color2))
+    g = torch.Generator().manual_seed(1)
+    held = [sample_spec(g, "heldout") for _ in range(150)]
+    reasons = set()
+    for s in held:
+        r = [heldout_reason(gm.kind, c) for gm in s.garments for c in (gm.color, gm.color2) if c]
+        assert any(r) and any(banned(gm.kind, gm.color) or (gm.color2 and banned(gm.kind, gm.color2)) for gm in s.garments)
+        reasons |= set(r)
+    assert {"hue", "combo"} <= reasons
+
+
+# ---- bodies -------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def gen():
     from training.synth.dataset import SynthConfig, SynthGenerator
 
-    return SynthGenerator(SynthConfig(seed=5), body=anny_body)
+    return SynthGenerator(SynthConfig(seed=5, pool_size=8))
 
 
-def _front_unshaded(synth, outfits, size=96):
-    """A-pose bodies seen from the front, unshaded, at `size` px. Returns (rgb B x 3 x H x W, keypoints uv B x 18 x 2)."""
-    from training.synth.dressing import vertex_colors
+def test_pool_bodies_are_realistic_and_the_stature_model_holds(gen):
+    from training.synth.bodies import stature
 
-    n = len(outfits)
-    out = synth.body(a_pose(n))
-    cams = orbit_cameras(torch.full((n,), 2.6), 90.0, 0.0, 45.0, size, target=(0.0, -0.05, 0.0))
-    colors = torch.stack([vertex_colors(synth.regions, o) for o in outfits])
-    ras = rasterize(out.vertices, out.faces, colors, cams, shading=False)
-    return ras.rgb, project(out.keypoints, cams)[0]
-
-
-def _px(rgb, uv):
-    return rgb[:, int(uv[1]), int(uv[0])]
+    for i in range(len(gen.pool)):
+        pb = gen.pool.get(i)
+        y = pb.canonical_vertices[:, 1]
+        measured = float(y.max() - y.min())
+        b = pb.body
+        assert abs(stature(b.gender, b.age, b.height) - measured) < 0.05  # the sampler's model, against the mesh
+        lo, hi = (1.0, 1.62) if b.age < 0.47 else (1.49, 1.97)
+        assert lo < measured < hi, (b, measured)
 
 
-def test_dressing_regions_cover_the_right_body_parts(synth):
-    long_outfit = Outfit("woman", "light", "long", "black", "long-sleeved", "red", "trousers", "blue", "white")
-    short_outfit = Outfit("man", "dark", "bald", "black", "tank", "green", "shorts", "yellow", "purple")
-    rgb, uv = _front_unshaded(synth, [long_outfit, short_outfit])
-
-    def col(name):
-        return torch.tensor(COLOR_RGB[name])
-
-    from training.synth.captions import SKIN_RGB
-
-    for i, o in enumerate((long_outfit, short_outfit)):
-        neck, mid_hip = uv[i, 1], (uv[i, 8] + uv[i, 11]) / 2
-        chest = neck + 0.4 * (mid_hip - neck)
-        assert torch.allclose(_px(rgb[i], chest), col(o.top_color), atol=0.02), "top colour at the chest"
-        for knee in (uv[i, 9], uv[i, 12]):
-            want = col(o.bottom_color) if o.bottom_kind == "trousers" else torch.tensor(SKIN_RGB[o.skin])
-            assert torch.allclose(_px(rgb[i], knee), want, atol=0.02), "trousers cover the knees, shorts do not"
-        for ankle in (uv[i, 10], uv[i, 13]):
-            foot = ankle + torch.tensor([0.0, 2.0])  # just below the ankle keypoint
-            assert torch.allclose(_px(rgb[i], foot), col(o.shoes_color), atol=0.05), "shoes on the feet"
-        for elbow, wrist in ((uv[i, 3], uv[i, 4]), (uv[i, 6], uv[i, 7])):
-            forearm = _px(rgb[i], (elbow + wrist) / 2)
-            want = col(o.top_color) if o.top_kind == "long-sleeved" else torch.tensor(SKIN_RGB[o.skin])
-            assert torch.allclose(forearm, want, atol=0.02), "long sleeves reach the forearm, a tank top does not"
-    # top of the head: hair for long hair, skin when bald
-    head_top = uv[:, 0] + (uv[:, 0] - uv[:, 1]) * 0.6
-    assert torch.allclose(_px(rgb[0], head_top[0]), col("black"), atol=0.02)
-    assert torch.allclose(_px(rgb[1], head_top[1]), torch.tensor(SKIN_RGB["dark"]), atol=0.02)
+# ---- garments where the spec says -------------------------------------------------------------------------------
+def _spec(*garments: Garment, hair: str = "short") -> Spec:
+    return Spec(body=Body(), skin=Skin("#d0a080"), hair=Hair(hair, "#202020"), garments=list(garments)).validate()
 
 
-def test_data_chunks_are_deterministic_for_a_seed(synth):
-    a = synth.chunk(3, 4)
-    b = synth.chunk(3, 4)
+def _g(kind: str, color: str, **kw) -> Garment:
+    return Garment(region=GARMENT_KINDS[kind].region, kind=kind, color=color, **kw)
+
+
+def _draw(gen, specs, azimuth=0.0, pose=None, size=64):
+    """Render specs on pool body 0 (a fixed pose, level camera) at `size` px; returns the render dict."""
+    from dreamavatar.body.skeleton import a_pose
+
+    n = len(specs)
+    gen.cfg.size = size
+    try:
+        poses = (a_pose(n) if pose is None else pose.expand(n, 24, 3)).clone()
+        cams = orbit_cameras(torch.full((n,), 2.6), 90.0, azimuth, 45.0, size, target=(0.0, gen.center_y(0), 0.0))
+        return gen.render([0] * n, specs, poses, cams, [random.Random(0) for _ in range(n)])
+    finally:
+        gen.cfg.size = 32
+
+
+def _legs_apart() -> torch.Tensor:
+    from dreamavatar.body.skeleton import JOINT_INDEX, a_pose
+
+    p = a_pose(1)
+    p[0, JOINT_INDEX["left_hip"], 2] = 0.35
+    p[0, JOINT_INDEX["right_hip"], 2] = -0.35
+    return p
+
+
+def _label(name: str) -> int:
+    from training.synth.garments import LABELS
+
+    return LABELS.index(name)
+
+
+def test_skirt_fills_between_the_knees_and_trousers_do_not(gen):
+    out = _draw(gen, [_spec(_g("t-shirt", "#ffffff"), _g("skirt", "#c02020", length=0.6)),
+                      _spec(_g("t-shirt", "#ffffff"), _g("trousers", "#c02020"))], pose=_legs_apart())  # fmt: skip
+    for i, want in ((0, _label("bottom")), (1, _label("background"))):
+        kp = out["keypoints_uv"][i]
+        mid = (kp[9] + kp[12]) / 2  # between the knees
+        assert int(out["labels"][i, int(mid[1]), int(mid[0])]) == want
+        assert (out["labels"][i] == _label("bottom")).sum() > 80  # the garment is there at all
+
+
+def test_cape_is_seen_from_behind_not_from_the_front(gen):
+    spec = _spec(_g("t-shirt", "#ffffff"), _g("trousers", "#202080"), _g("cape", "#c02020", length=0.8))
+    front, back = _draw(gen, [spec], 0.0), _draw(gen, [spec], 180.0)
+    n_front, n_back = ((x["labels"][0] == _label("back")).sum().item() for x in (front, back))
+    assert n_back > 150 and n_front < 0.5 * n_back  # from the front only its sides show
+    kp = back["keypoints_uv"][0]
+    chest = kp[1] + 0.4 * ((kp[8] + kp[11]) / 2 - kp[1])
+    assert int(back["labels"][0, int(chest[1]), int(chest[0])]) == _label("back")
+    assert int(front["labels"][0, int(chest[1]), int(chest[0])]) == _label("top")
+
+
+def test_hats_rise_above_the_head_and_layers_stack(gen):
+    plain = _spec(_g("shirt", "#ffffff"), _g("trousers", "#202080"))
+    hats = [_spec(_g("shirt", "#ffffff"), _g("trousers", "#202080"), _g(k, "#c02020")) for k in
+            ("top hat", "pointed hat", "chef hat", "wide hat", "hat", "helmet", "crown", "hood")]  # fmt: skip
+    layered = _spec(_g("shirt", "#ffffff"), _g("trousers", "#202080"), _g("jacket", "#20a020"))
+    out = _draw(gen, [plain, layered] + hats)
+
+    def top_row(lab):
+        return int(torch.nonzero((lab > 0).any(1))[0])
+
+    head_top = top_row(out["labels"][0])
+    for i in range(2, len(hats) + 2):
+        lab = out["labels"][i]
+        assert top_row(lab) < head_top, hats[i - 2].garments[-1].kind  # reaches above the bare head
+        assert (lab[: head_top + 2] == _label("head")).sum() >= 3
+    kp = out["keypoints_uv"][1]
+    chest = kp[1] + 0.45 * ((kp[8] + kp[11]) / 2 - kp[1])
+    assert int(out["labels"][1, int(chest[1]), int(chest[0])]) == _label("outer")  # the jacket over the shirt
+    assert int(out["labels"][0, int(chest[1]), int(chest[0])]) == _label("top")
+    neck_v = kp[1] + 0.12 * ((kp[8] + kp[11]) / 2 - kp[1])  # the jacket's V shows the shirt
+    assert (out["labels"][1][int(neck_v[1]) - 1 : int(neck_v[1]) + 2, int(neck_v[0]) - 1 : int(neck_v[0]) + 2] == _label("top")).any()
+    dress = _draw(gen, [_spec(_g("dress", "#c02020", length=0.7))])["labels"][0]
+    assert (dress == _label("full")).sum() > 150 and not (dress == _label("bottom")).any()
+
+
+def test_metal_has_a_highlight_cloth_does_not_and_patterns_show_two_colours(gen):
+    grey = "#808080"
+    specs = [_spec(_g("bodysuit", grey, material=m)) for m in ("metal", "cloth", "leather")]
+    specs.append(_spec(_g("t-shirt", "#f0f0f0", pattern="stripes", color2="#1010a0"), _g("trousers", "#202020")))
+    out = _draw(gen, specs)
+    albedo = 128 / 255
+    peaks = []
+    for i in range(3):
+        inside = (out["labels"][i] == _label("full")).float()[None, None]
+        inside = -torch.nn.functional.max_pool2d(-inside, 3, 1, 1)[0, 0] > 0  # away from other garments' edges
+        lum = out["rgb"][i].mean(0)[inside]
+        peaks.append(float(lum.max()))
+    assert peaks[0] > albedo + 0.15  # a specular highlight brighter than the albedo
+    assert peaks[1] <= albedo + 0.01  # cloth is at most its albedo under the headlight
+    assert peaks[2] > peaks[1] + 0.05
+    top = out["labels"][3] == _label("top")
+    px = out["rgb"][3].permute(1, 2, 0)[top]
+    light, blue = (px.mean(1) > 0.6).float().mean(), ((px[:, 2] - px[:, 0]) > 0.25).float().mean()
+    assert light > 0.15 and blue > 0.15, (light, blue)
+
+
+# ---- chunks -------------------------------------------------------------------------------------------------------
+def test_chunks_are_a_pure_function_of_seed_and_index(gen):
+    from training.synth.dataset import SynthConfig, SynthGenerator
+
+    a = gen.chunk(3, 4)
+    b = SynthGenerator(SynthConfig(seed=5, pool_size=8)).chunk(3, 4)  # a fresh generator: same chunk
+    assert a.keys() == b.keys()
     for k in a:
         assert np.array_equal(a[k], b[k]), k
-    c = synth.chunk(4, 4)
+    c = gen.chunk(4, 4)
     assert not np.array_equal(a["rgb"], c["rgb"])
     assert a["rgb"].shape == (4, 32, 32, 3) and a["rgb"].dtype == np.uint8
-    assert a["cond"].shape == (4, 32, 32, 3) and a["cond"].max() > 100  # the skeleton is drawn
-    for cap, view in zip(a["captions"], a["views"]):
-        assert str(cap).startswith(f"{view} view of a ")
+    assert a["cond"].shape == (4, 32, 32, 3) and a["cond"].max() > 100
+    assert a["labels"].shape == (4, 32, 32) and a["labels"].max() < 11
+    assert a["keypoints_uv"].shape == (4, 18, 2) and a["visible"].shape == (4, 18)
+    from prompts import view_name
+
+    for s, v, az in zip(a["specs"], a["views"], a["azimuth"]):
+        Spec.from_json(str(s))
+        assert v == view_name(float(az))
 
 
-def test_colours_read_back_from_synthetic_images(synth):
-    """The benchmark's colour reader, run on ground-truth synthetic images, recovers the captioned colours."""
-    from training.synth.dataset import outfit_of
-    from training.synth.metrics import read_outfit_colors, skeleton_coverage
+def test_write_chunks_resumes_and_loads(gen, tmp_path):
+    from training.synth.dataset import load_chunks, write_chunks
 
-    d = synth.chunk(0, 24)
-    hits = total = 0
-    cover = []
-    bg = torch.tensor(synth.cfg.background)
-    for i in range(24):
-        o = outfit_of(str(d["outfits"][i]))
+    paths = write_chunks(tmp_path, gen.cfg, 2, 3, gen, progress=False)
+    stamp = paths[0].stat().st_mtime_ns
+    write_chunks(tmp_path, gen.cfg, 2, 3, gen, progress=False)
+    assert paths[0].stat().st_mtime_ns == stamp  # kept, not rewritten
+    data = load_chunks(paths)
+    assert data["rgb"].shape[0] == 6 and len(data["specs"]) == 6
+
+
+# ---- readers ------------------------------------------------------------------------------------------------------
+def test_readers_are_right_on_truth_images(gen):
+    from training.synth import metrics as M
+
+    d = gen.chunk(0, 40)
+    right = []
+    for i in range(40):
+        spec = Spec.from_json(str(d["specs"][i]))
         img = torch.from_numpy(d["rgb"][i]).permute(2, 0, 1).float() / 255
-        cond = torch.from_numpy(d["cond"][i]).permute(2, 0, 1).float() / 255
-        top, bottom = read_outfit_colors(img, torch.from_numpy(d["keypoints_uv"][i]), torch.from_numpy(d["visible"][i]))
-        hits += (top == o.top_color) + (bottom == o.bottom_color)
-        total += 2
-        cover.append(skeleton_coverage(img, cond, bg))
-    assert hits / total >= 0.8
-    assert np.nanmean(cover) > 0.8
+        kp, vis = torch.from_numpy(d["keypoints_uv"][i]), torch.from_numpy(d["visible"][i])
+        right += [v for v in M.score_colors(img, kp, vis, spec, str(d["views"][i])).values() if v is not None]
+    assert len(right) > 40 and np.mean(right) >= 0.85
+    # a wrong colour is not read as right: the same probes against a far colour
+    far = M.color_right(np.array([[0.8, 0.1, 0.1], [0.1, 0.1, 0.8]]), "#20c020")
+    assert not far.any() and M.color_right(np.array([[0.45, 0.05, 0.05]]), "#d01010").all()  # shaded red is red
+    assert not M.color_right(np.array([[0.5, 0.5, 0.5]]), "#101010").any()  # grey is not black
