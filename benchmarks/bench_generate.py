@@ -26,10 +26,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository r
 import torch  # noqa: E402
 
 
+# The colour words of the `colors` prompt set as sRGB (the tiny prior's first-generation palette).
+COLOR_HEX = {
+    "black": "#121212", "white": "#f5f5f5", "gray": "#808080", "red": "#d91414", "orange": "#ff8000",
+    "yellow": "#fae01a", "green": "#1a9e26", "blue": "#1a38e6", "purple": "#801fad", "pink": "#ff7ab8",
+    "brown": "#73421a", "cyan": "#0dc7d9",
+}  # fmt: skip
+
+
 def colour_match(loaded, top: str, bottom: str, size: int = 64) -> tuple[int, int, int]:
-    """(top right, bottom right, views read) over front and back views of the canonical avatar."""
+    """(top right, bottom right, views read) over front and back views of the canonical avatar: the chest and thigh
+    probes of `training.synth.metrics` against the named colours (majority of each probe's points)."""
     from dreamavatar.condition import framing_radius
-    from training.synth.metrics import read_outfit_colors
+    from training.synth.metrics import color_right, read_probes
     from renderers.cameras import orbit_cameras, project
     from renderers.skeleton import keypoint_visibility
 
@@ -42,9 +51,9 @@ def colour_match(loaded, top: str, bottom: str, size: int = 64) -> tuple[int, in
     vis = keypoint_visibility(cams, [kp], [(out.vertices.float().expand(2, -1, -1), out.faces)])[0]
     t_ok = b_ok = 0
     for i in range(2):
-        t, b = read_outfit_colors(rgb[i], uv[i], vis[i])
-        t_ok += t == top
-        b_ok += b == bottom
+        obs = read_probes(rgb[i], uv[i], vis[i])
+        t_ok += obs["chest"] is not None and bool(color_right(obs["chest"], COLOR_HEX[top]).mean() >= 0.5)
+        b_ok += obs["thighs"] is not None and bool(color_right(obs["thighs"], COLOR_HEX[bottom]).mean() >= 0.5)
     return t_ok, b_ok, 2
 
 

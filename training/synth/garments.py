@@ -298,9 +298,9 @@ def hat_mesh(f: BodyFacts, kind: str, g: random.Random):
         return shell(up, rad * torch.tensor([1.3, 1.22, 1.3]) + 0.01,
                      lambda r: (r[:, 1] > -0.95) & ~((r[:, 2] > 0.2) & (r[:, 1] < 0.55) & (r[:, 0].abs() < 0.75)))  # fmt: skip
     if kind == "beanie":
-        return shell(c + torch.tensor([0.0, 0.015, 0.0]), rad * 1.08 + 0.006, lambda r: r[:, 1] > -0.05 + 0.35 * r[:, 2].clamp(min=0))
+        return shell(c + torch.tensor([0.0, 0.015, 0.0]), rad * 1.12 + 0.008, lambda r: r[:, 1] > -0.05 + 0.35 * r[:, 2].clamp(min=0))
     if kind == "cap":
-        v1, f1 = shell(c + torch.tensor([0.0, 0.01, 0.0]), rad * 1.06 + 0.004, lambda r: r[:, 1] > 0.12 + 0.25 * r[:, 2].clamp(min=0))
+        v1, f1 = shell(c + torch.tensor([0.0, 0.01, 0.0]), rad * 1.11 + 0.006, lambda r: r[:, 1] > 0.12 + 0.25 * r[:, 2].clamp(min=0))
         # the visor: a flat half-disc in front at the brow
         ang = torch.linspace(-math.pi / 2, math.pi / 2, 9)
         yv = float(c[1] + rad[1] * 0.3)
@@ -483,8 +483,11 @@ def dress(f: BodyFacts, spec: Spec, g: random.Random) -> Dressed:
     def add_piece(v, fc, w, s):
         pieces.append(Piece(v.float(), fc.long(), w.float(), s))
 
-    # hair first: headwear is painted over it
+    # hair first: headwear is painted over it (and flattens volume hair under anything but a mask or crown)
     style = spec.hair.style if spec.hair else "bald"
+    head = spec.garment("head")
+    if style in ("afro", "curly") and head is not None and head.kind not in ("mask", "crown"):
+        style = "short"
     if style != "bald":
         slot[f.scalp] = HAIR
         offset[f.scalp] = {"buzz": 0.0, "short": 0.008, "curly": 0.015}.get(style, 0.005)

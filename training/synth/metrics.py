@@ -6,7 +6,7 @@ Colours (`color_right`): an observed pixel (sRGB) is the colour c of the spec wh
 c (s x sRGB, clipped, as the headlight and materials shade it) lies within `COLOR_TOLERANCE` = 20 of it in CIELAB,
 with lightness differences counting half:  min_s sqrt((dL / 2)^2 + da^2 + db^2) <= 20.  So hue and chroma must
 match (about 20 deg of hue at chroma 50), while lightness may vary with shading; a grey must be seen grey (chroma
-within 20) and black is not white. Two-colour patterns accept either colour.
+within 20) and black is not white. Two-colour patterns accept either colour or their even mix.
 
 Probes (pixel positions from the keypoints; each probe votes by majority over its points):
     chest   30, 40 and 50 % of the way from the neck to the middle of the hips
@@ -15,8 +15,9 @@ Probes (pixel positions from the keypoints; each probe votes by majority over it
 on back views), or None where it is ambiguous (long hair over the back, a hem right at the probe).
 
 Kinds:
-    legs_joined   the middle point between the two legs, at a leg position, is filled (a skirt or dress) or shows
-                  the background (trousers, bare legs); None when the legs are too close together to tell
+    legs_joined   the space between the two legs at a leg position (35, 50 and 65 % of the way across) is filled
+                  (a skirt or dress) or shows the background somewhere (trousers, bare legs); None when the legs
+                  are too close together to tell
     headwear      the figure reaches above the head by more than 0.55 x the head's size (neck -> nose distance) plus
                   the head itself, or the top of the head shows the headwear's colour
     cape          on a back view: the back (chest probe) and the space between the thighs both show one colour,
@@ -30,7 +31,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from prompts.spec import Garment, Spec, hex_to_rgb
+from prompts.spec import Garment, Spec, hex_to_rgb, rgb_to_hex
 from training.synth.color import rgb_to_lab
 
 COLOR_TOLERANCE = 20.0
@@ -38,7 +39,8 @@ _SHADES = np.linspace(0.3, 1.2, 19)
 _NOSE, _NECK, _RSH, _LSH, _RHIP, _RKNEE, _RANK, _LHIP, _LKNEE, _LANK = 0, 1, 2, 5, 8, 9, 10, 11, 12, 13
 CHEST_AT = (0.3, 0.4, 0.5)
 THIGH_AT = (0.35, 0.5)
-HEADWEAR_REACH = 1.35
+HEADWEAR_REACH = 0.55  # torso lengths above the face
+GAP_THRESHOLD = 0.12  # a pixel between the legs this close to the background is a gap (edges blend at 32 px)
 BG_THRESHOLD = 0.12  # max channel difference from the plain background that still counts as background
 
 
@@ -52,9 +54,14 @@ def color_distance(observed: np.ndarray, color: str) -> np.ndarray:
 
 
 def color_right(observed: np.ndarray, garment_or_color) -> np.ndarray:
-    """Whether observed sRGB pixels (... x 3) show a garment's colour (either colour of a pattern) or a '#rrggbb'."""
-    colors = [garment_or_color] if isinstance(garment_or_color, str) else [
-        c for c in (garment_or_color.color, garment_or_color.color2) if c]  # fmt: skip
+    """Whether observed sRGB pixels (... x 3) show a garment's colour or a '#rrggbb'. A two-colour pattern accepts
+    either colour or their even mix (a pattern finer than a pixel)."""
+    if isinstance(garment_or_color, str):
+        colors = [garment_or_color]
+    else:
+        colors = [c for c in (garment_or_color.color, garment_or_color.color2) if c]
+        if len(colors) == 2:
+            colors.append(rgb_to_hex([(a + b) / 2 for a, b in zip(hex_to_rgb(colors[0]), hex_to_rgb(colors[1]))]))
     return np.min([color_distance(observed, c) for c in colors], 0) <= COLOR_TOLERANCE
 
 
@@ -154,9 +161,9 @@ def score_colors(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, spec: S
 
 
 # ---- garment kinds ------------------------------------------------------------------------------------------------
-def is_background(pixels: np.ndarray, background) -> np.ndarray:
-    """pixels (... x 3) within BG_THRESHOLD of the plain background in every channel."""
-    return (np.abs(np.asarray(pixels) - np.asarray(background, np.float64)).max(-1) <= BG_THRESHOLD)
+def is_background(pixels: np.ndarray, background, threshold: float = BG_THRESHOLD) -> np.ndarray:
+    """pixels (... x 3) within `threshold` of the plain background in every channel."""
+    return np.abs(np.asarray(pixels) - np.asarray(background, np.float64)).max(-1) <= threshold
 
 
 def _leg_point(kp: torch.Tensor, hip: int, knee: int, ankle: int, u: float) -> torch.Tensor:
@@ -166,41 +173,50 @@ def _leg_point(kp: torch.Tensor, hip: int, knee: int, ankle: int, u: float) -> t
     return kp[knee] + ((u - 0.5) / 0.5) * (kp[ankle] - kp[knee])
 
 
-def legs_joined(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, background, u: float = 0.35,
+def legs_joined(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, background, u=0.35,
                 min_gap: float = 3.5) -> Optional[bool]:  # fmt: skip
-    """Whether the space between the legs at leg coordinate u is filled (skirt, dress) rather than background
-    (trousers, bare legs). None when keypoints are hidden or the legs are under `min_gap` pixels apart there
-    (at 32 px; scaled with the image)."""
+    """Whether the space between the legs at leg coordinate u (0 hip, 0.5 knee, 1 ankle; or a sequence of them) is
+    filled (skirt, dress) rather than showing the background somewhere (trousers, bare legs). With several u it is
+    joined only if joined at every u that can be read. None when keypoints are hidden or the legs are under
+    `min_gap` pixels apart (at 32 px; scaled with the image) at every u."""
     kp, vis = kp.float(), vis.bool()
-    need = [_RHIP, _LHIP, _RKNEE, _LKNEE] + ([_RANK, _LANK] if u > 0.5 else [])
-    if not all(vis[i] for i in need):
-        return None
-    r = _leg_point(kp, _RHIP, _RKNEE, _RANK, u)
-    l_ = _leg_point(kp, _LHIP, _LKNEE, _LANK, u)
     scale = img.shape[-1] / 32
-    if float((r - l_).norm()) < min_gap * scale:
-        return None
-    px = _sample(img, ((r + l_) / 2)[None])
-    return not bool(is_background(px, background)[0])
+    seen = []
+    for uu in (u if isinstance(u, (tuple, list)) else (u,)):
+        need = [_RHIP, _LHIP, _RKNEE, _LKNEE] + ([_RANK, _LANK] if uu > 0.5 else [])
+        if not all(vis[i] for i in need):
+            continue
+        r = _leg_point(kp, _RHIP, _RKNEE, _RANK, uu)
+        l_ = _leg_point(kp, _LHIP, _LKNEE, _LANK, uu)
+        if float((r - l_).norm()) < min_gap * scale:
+            continue
+        px = _sample(img, torch.stack([r + t * (l_ - r) for t in (0.35, 0.5, 0.65)]))
+        seen.append(not bool(is_background(px, background, GAP_THRESHOLD).any()))
+    return all(seen) if seen else None
 
 
 def head_reach(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, background) -> Optional[tuple[float, torch.Tensor]]:
-    """How far the figure reaches above the nose, in head sizes (the neck -> nose distance), scanning straight up the
-    image in a band 0.4 head sizes either side of the nose; the scan stops at a gap of 2 pixels (a raised hand
-    apart from the head does not count). Returns (reach, pixel position just under the top) or None when the nose
-    or neck is hidden."""
+    """How far the figure reaches above the face (the mean of the visible nose, eyes and ears), in torso lengths
+    (neck -> middle of the hips), scanning straight up the image in a band 0.25 torso lengths either side of the
+    face; the scan stops at a gap of 2 pixels (a raised hand apart from the head does not count). Returns (reach,
+    the pixel just under the top) or None when the face, neck or hips are hidden, an arm is raised over the head or the
+    figure is cut off by the top of the image."""
     kp, vis = kp.float(), vis.bool()
-    if not (vis[_NOSE] and vis[_NECK]):
+    face = [j for j in (0, 14, 15, 16, 17) if vis[j]]
+    if not (face and vis[_NECK] and vis[_RHIP] and vis[_LHIP]):
         return None
-    nose = kp[_NOSE]
-    size = max(float((nose - kp[_NECK]).norm()), 1.0)
+    cx, cy = float(kp[face, 0].mean()), float(kp[face, 1].mean())
+    torso = max(float(((kp[_RHIP] + kp[_LHIP]) / 2 - kp[_NECK]).norm()), 1.0)
+    for j in (3, 4, 6, 7):  # an elbow or wrist over the head: its top cannot be told from a raised arm
+        if vis[j] and kp[j, 1] < cy + 0.1 * torso and abs(float(kp[j, 0]) - cx) < 0.6 * torso:
+            return None
     H, W = img.shape[-2:]
     fg = ~is_background(img.permute(1, 2, 0).cpu().numpy(), background)
-    x0, x1 = max(int(nose[0] - 0.4 * size), 0), min(int(nose[0] + 0.4 * size) + 1, W)
-    if x0 >= x1:
+    x0, x1 = max(int(cx - 0.25 * torso), 0), min(int(cx + 0.25 * torso) + 1, W)
+    if x0 >= x1 or not 0 <= cy < H:
         return None
     rows = fg[:, x0:x1].any(1)
-    y = min(int(nose[1]), H - 1)
+    y = int(cy)
     top, gap = y, 0
     while y >= 0 and gap < 2:
         if rows[y]:
@@ -208,27 +224,38 @@ def head_reach(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, backgroun
         else:
             gap += 1
         y -= 1
-    cols = np.nonzero(fg[top, x0:x1])[0]
-    x = x0 + (int(cols[len(cols) // 2]) if len(cols) else int(nose[0]) - x0)
-    return (float(nose[1]) - top) / size, torch.tensor([x + 0.5, min(top + 1.0, float(nose[1]))])
+    if top == 0:  # cut off by the top of the image
+        return None
+    cols = np.nonzero(fg[min(top + 1, H - 1), x0:x1])[0]
+    x = x0 + (float(np.median(cols)) if len(cols) else cx - x0)
+    return (cy - top) / torso, torch.tensor([x + 0.5, min(top + 1.5, cy)])
 
 
-def headwear(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, background, color: Optional[str] = None,
+def headwear(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, background, garment: Optional[Garment] = None,
              other_colors: tuple[str, ...] = (), reach: float = HEADWEAR_REACH) -> Optional[bool]:  # fmt: skip
-    """Whether the figure wears something on its head: the top of the head shows the headwear's `color` (used when
-    it differs from `other_colors`, e.g. the hair and skin), else the figure reaches more than `reach` head sizes
-    above the nose (`head_reach`). None when the nose or neck is hidden."""
+    """Whether the figure wears something on its head: it reaches more than `reach` torso lengths above the face
+    (`head_reach`), or the top of the head shows the headwear garment's colour (given the garment) or, without
+    one, none of `other_colors` (the hair's and the skin's). None when `head_reach` is None, or when the figure is
+    low and the headwear's colours are close to `other_colors`."""
     r = head_reach(img, kp, vis, background)
     if r is None:
         return None
     top, at = r
-    if color is not None and all(color_distance(np.array(hex_to_rgb(c)), color) > COLOR_TOLERANCE for c in other_colors):
-        return bool(color_right(_sample(img, at[None]), color)[0])
-    return top > reach
+    if top > reach:
+        return True
+    obs = _sample(img, at[None])
+    if garment is not None:
+        own = [c for c in (garment.color, garment.color2) if c]
+        if any(color_distance(np.array(hex_to_rgb(o)), c) <= COLOR_TOLERANCE for o in other_colors for c in own):
+            return None  # the headwear looks like the hair or skin: only its height could tell, and it is low
+        return bool(color_right(obs, garment)[0])
+    if other_colors:  # no headwear asked for: the top of the head shows the hair or the skin
+        return not any(bool(color_right(obs, c)[0]) for c in other_colors)
+    return False
 
 
-def cape(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, view: str, color: str) -> Optional[bool]:
-    """Whether a cape of `color` is seen where a cape shows: on a back view, the back (chest probes) and the space
+def cape(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, view: str, color) -> Optional[bool]:
+    """Whether a cape (its `Garment`, or a '#rrggbb') is seen where a cape shows: on a back view, the back (chest probes) and the space
     between the thighs show it; on a front view, the chest shows it (a cape drawn in front: wrong). None on side
     views or when keypoints are hidden."""
     probes = probe_points(kp, vis)
@@ -243,6 +270,58 @@ def cape(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, view: str, colo
     r = _leg_point(kp_, _RHIP, _RKNEE, _RANK, 0.3)
     l_ = _leg_point(kp_, _LHIP, _LKNEE, _LANK, 0.3)
     return on_back and bool(color_right(_sample(img, ((r + l_) / 2)[None]), color)[0])
+
+
+SKIRT_KINDS = ("skirt", "kilt", "dress", "robe", "kimono")
+TROUSER_KINDS = ("trousers", "jeans", "leggings", "jumpsuit", "suit", "tracksuit", "uniform", "bodysuit", "wetsuit",
+                 "scrubs", "overalls")  # fmt: skip
+TALL_HEADWEAR = ("hat", "wide hat", "top hat", "pointed hat", "chef hat")
+
+
+def score_kinds(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, spec: Spec, view: str,
+                background) -> dict[str, Optional[bool]]:  # fmt: skip
+    """The garment-kind checks of one image against its spec; each True (right), False (wrong) or None (cannot be
+    told, or the spec has nothing to check):
+        skirt     a skirt, kilt, dress, robe or kimono reaching 0.3 or lower: `legs_joined` at 60 % of its length
+                  (at most 0.45) is True (legs at least 3 px apart)
+        trousers  trousers, jeans, leggings or a one-piece suit: `legs_joined` at u = 0.5 and 0.7 is False (legs at
+                  least 5 px apart)
+        headwear  a head garment of LOOSE "above_head" (hats, helmet, hood, crown): `headwear` with its colours;
+                  no head garment: `headwear` (against the hair and skin colours) is False
+        cape      a cape or cloak: `cape` is True on back views and False on front views (when the cape's colour
+                  differs from the chest's garment)
+    Skirt and trousers are not checked under a cape, cloak, coat or apron (they fill the legs' gap too)."""
+    from prompts.spec import GARMENT_KINDS
+
+    out: dict[str, Optional[bool]] = {"skirt": None, "trousers": None, "headwear": None, "cape": None}
+    by = {r: spec.garment(r) for r in ("head", "top", "outer", "full", "bottom", "back")}
+    covered = by["back"] is not None or (by["outer"] is not None and by["outer"].kind in ("coat", "apron"))
+    legs = [g for g in (by["full"], by["bottom"]) if g is not None]
+    if legs and not covered:
+        g = legs[0]
+        if g.kind in SKIRT_KINDS and (g.resolved_length() or 0) >= 0.3:
+            out["skirt"] = legs_joined(img, kp, vis, background, u=min(0.6 * g.resolved_length(), 0.45), min_gap=3)
+        elif g.kind in TROUSER_KINDS:
+            r = legs_joined(img, kp, vis, background, u=(0.5, 0.7), min_gap=5)
+            out["trousers"] = None if r is None else not r
+    others = tuple(([spec.hair.color] if spec.hair and spec.hair.style != "bald" else []) + [spec.skin.color])
+    head = by["head"]
+    if head is None:
+        r = headwear(img, kp, vis, background, other_colors=others)
+        out["headwear"] = None if r is None else not r
+    elif GARMENT_KINDS[head.kind].loose == "above_head":
+        out["headwear"] = headwear(img, kp, vis, background, head, other_colors=others)
+    back = by["back"]
+    if back is not None and back.kind in ("cape", "cloak") and view in ("front", "back"):
+        r = cape(img, kp, vis, view, back)
+        if view == "back":
+            out["cape"] = r
+        else:
+            front = by["outer"] or by["full"] or by["top"]
+            clash = front is not None and any(bool(color_right(np.array(hex_to_rgb(c)), back)) for c in
+                                              (front.color, front.color2) if c)  # fmt: skip
+            out["cape"] = None if r is None or clash else not r
+    return out
 
 
 # ---- skeleton coverage --------------------------------------------------------------------------------------------

@@ -5,7 +5,8 @@
     - an `outer` layer over the top (30 %; also over a dress, jumpsuit, uniform or scrubs), a `back` piece (cape,
       cloak or wings, 16 %) with anything, `head` (40 %), `feet` (88 %) and `hands` (12 %) optional;
     - every garment has a continuous colour (`sample_color`), a material (the kind's default 70 %, else one that
-      suits its region), a pattern (plain 64 %; stripes, checks, blocks, dots with a contrasting second colour), and
+      suits its region), a pattern (plain 78 %, 95 % on head, feet and hands; stripes, checks, blocks, dots with a
+      contrasting second colour), and
       length / sleeves jittered around the kind's default half of the time (None: the default).
 Every kind of `prompts.spec.GARMENT_KINDS`, every material, pattern and hair style is drawn.
 
@@ -193,7 +194,8 @@ def _garment(g: Rng, kind: str, split: str, force_band: Optional[tuple[float, fl
     if kind == "armor" and _rand(g) < 0.85:
         material = "metal"
     r = _rand(g)
-    pattern = "plain" if r < 0.64 or material == "metal" else _choice(g, PATTERNS[1:], [1.2, 1, 0.8, 0.8])
+    p_plain = 0.95 if info.region in ("head", "feet", "hands") else 0.78
+    pattern = "plain" if r < p_plain or material == "metal" else _choice(g, PATTERNS[1:], [1.2, 1, 0.8, 0.8])
     color2 = _contrasting(g, kind, color, split) if pattern != "plain" else None
     length = sleeves = None
     if info.length is not None and _rand(g) < 0.5:
