@@ -94,17 +94,28 @@ def lab_to_lch1(lab: tuple[float, float, float]) -> tuple[float, float, float]:
     return lab[0], math.hypot(lab[1], lab[2]), math.degrees(math.atan2(lab[2], lab[1])) % 360
 
 
-def max_chroma(L: float, hue_deg: float, iters: int = 14) -> float:
-    """The largest chroma (to 0.01) of an sRGB colour of lightness L and hue `hue_deg` (bisection on the gamut)."""
-    lo, hi = 0.0, 150.0
+def _max_chroma_exact(L: np.ndarray, h: np.ndarray, iters: int = 12) -> np.ndarray:
+    """Vectorised bisection on the sRGB gamut boundary: the largest chroma at lightness L and hue h (degrees)."""
+    lo, hi = np.zeros_like(L, dtype=np.float64), np.full_like(L, 150.0, dtype=np.float64)
     for _ in range(iters):
         mid = (lo + hi) / 2
-        rgb = lab_to_rgb1(lch_to_lab1(L, mid, hue_deg), clip=False)
-        if all(-1e-9 <= c <= 1 + 1e-9 for c in rgb):
-            lo = mid
-        else:
-            hi = mid
+        ok = in_gamut(lch_to_lab(np.stack([L, mid, h], -1)), tol=1e-9)
+        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
     return lo
+
+
+_TABLE: np.ndarray | None = None  # max chroma at integer L (0..100) and even hues (0..360 degrees)
+
+
+def max_chroma(L: float, hue_deg: float) -> float:
+    """The largest chroma of an sRGB colour of lightness L and hue `hue_deg`, from a 1-unit, 2-degree table (the
+    smallest of the four surrounding entries, so the colour is inside the gamut up to rounding)."""
+    global _TABLE
+    if _TABLE is None:
+        Ls, hs = np.meshgrid(np.arange(101.0), np.arange(0.0, 361.0, 2.0), indexing="ij")
+        _TABLE = _max_chroma_exact(Ls, hs % 360)
+    i, j = min(max(int(L), 0), 99), int(hue_deg % 360) // 2
+    return float(_TABLE[i : i + 2, j : j + 2].min())
 
 
 def hue_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
