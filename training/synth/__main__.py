@@ -16,21 +16,6 @@ import time
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
-def _worker(args: tuple) -> int:
-    out, cfg, chunks, size, worker, workers = args
-    import torch
-
-    from training.synth.dataset import SynthGenerator, write_chunks
-
-    torch.set_num_threads(1)
-    gen = SynthGenerator(cfg)
-    # each worker writes its own chunks; write_chunks keeps existing files, so the split is by index
-    mine = [i for i in range(chunks) if i % workers == worker]
-    for i in mine:
-        write_chunks(out, cfg, i + 1, size, gen, progress=False, only=[i])
-    return len(mine)
-
-
 def main(argv: list[str] | None = None) -> int:
     from training.synth.dataset import SynthConfig
 
@@ -64,8 +49,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         from multiprocessing import get_context
 
+        from training.synth.dataset import write_worker
+
         with get_context("spawn").Pool(a.workers) as pool:
-            pool.map(_worker, [(a.out, cfg, a.chunks, a.chunk_size, k, a.workers) for k in range(a.workers)])
+            pool.map(write_worker, [(a.out, cfg, a.chunks, a.chunk_size, k, a.workers) for k in range(a.workers)])
         paths = [f"{a.out}/chunk_{i:04d}.npz" for i in range(a.chunks)]
     print(f"{len(paths)} chunks in {a.out} ({time.time() - t0:.0f} s)", file=sys.stderr)
     return 0

@@ -224,6 +224,16 @@ def write_chunks(out_dir: str | Path, cfg: SynthConfig, num_chunks: int, chunk_s
     return paths
 
 
+def write_worker(args: tuple) -> int:
+    """One of `workers` processes writing chunks k, k + workers, ... (one thread each); args = (out_dir, cfg,
+    num_chunks, chunk_size, k, workers). Returns how many chunks it owns."""
+    out, cfg, num_chunks, chunk_size, k, workers = args
+    torch.set_num_threads(1)
+    mine = [i for i in range(num_chunks) if i % workers == k]
+    write_chunks(out, cfg, num_chunks, chunk_size, SynthGenerator(cfg), progress=False, only=mine)
+    return len(mine)
+
+
 def load_chunks(paths: list[Path]) -> dict[str, np.ndarray]:
     """Concatenate chunks into one dict of arrays."""
     parts = [dict(np.load(p)) for p in paths]

@@ -200,15 +200,22 @@ def skirt_tube(f: BodyFacts, y_top: float, y_hem: float, flare: float, margin: f
     return v, faces, w
 
 
-def cape_sheet(f: BodyFacts, length: float, flare: float, wrap: float = 0.1, cols: int = 13, rows: int = 14):
+def cape_sheet(f: BodyFacts, length: float, flare: float, wrap: float = 0.1, cols: int = 13, rows: int = 14,
+               under: torch.Tensor | None = None):  # fmt: skip
     """A sheet hung from the shoulders behind the back down to leg coordinate `length`, widening by `flare` at the
-    hem; its sides curve forward by `wrap` at the top. Returns (vertices, faces, weights)."""
+    hem; its sides curve forward by `wrap` at the top. `under`: vertices (N x 3) of loose garments it must hang
+    behind and cover (skirts, coats). Returns (vertices, faces, weights)."""
     y_top = f.y_shoulder + 0.03
     y_hem = _hem_y(f, length)
     ys = torch.linspace(y_top, y_hem, rows)
     back = torch.stack([f.env_back[env_row(f, float(y))] for y in ys])
-    back = torch.cummin(back - 0.035, 0).values  # the sheet only moves back as it falls
     hw = f.shoulder_half + 0.05 + flare * torch.linspace(0, 1, rows) ** 1.2
+    if under is not None and under.shape[0]:
+        band = (under[None, :, 1] - ys[:, None]).abs() < 0.04  # rows x N
+        big = torch.full_like(band, 9.0, dtype=under.dtype)
+        back = torch.minimum(back, torch.where(band, under[None, :, 2], big).amin(1) - 0.01)
+        hw = torch.maximum(hw, torch.where(band, under[None, :, 0].abs(), -big).amax(1) + 0.04)
+    back = torch.cummin(back - 0.035, 0).values  # the sheet only moves back as it falls
     s = torch.linspace(-1, 1, cols)
     t = torch.linspace(0, 1, rows)[:, None]
     x = s[None] * hw[:, None]
@@ -510,7 +517,9 @@ def dress(f: BodyFacts, spec: Spec, g: random.Random) -> Dressed:
             meshes.append(skirt_tube(f, y_top, y_hem, flare, margin, front_only=kind == "apron"))
         elif kind in ("cape", "cloak"):
             flare = g.uniform(0.04, 0.14) if kind == "cape" else g.uniform(0.08, 0.18)
-            meshes.append(cape_sheet(f, length if length is not None else 0.8, flare, wrap=g.uniform(0.03, 0.08)))
+            under = [p.vertices for p in pieces if p.slot != HAIR]
+            meshes.append(cape_sheet(f, length if length is not None else 0.8, flare, wrap=g.uniform(0.03, 0.08),
+                                     under=torch.cat(under) if under else None))  # fmt: skip
         elif kind == "wings":
             meshes.append(wings(f, g.uniform(0.5, 0.9), g))
         elif gm.region == "head" and kind != "mask":
