@@ -67,8 +67,8 @@ def sample_body(g: torch.Generator) -> Body:
     else:
         age = _u(g, 0.5, 1.0)
         height = _height_for(gender, age, _u(g, *ADULT_STATURE["female" if gender > 0.5 else "male"]))
-    vals = dict(gender=gender, age=age, muscle=_u(g, 0, 1), weight=_u(g, 0.05, 1), height=height,
-                proportions=_u(g, 0.1, 0.9))  # fmt: skip
+    vals = {"gender": gender, "age": age, "muscle": _u(g, 0, 1), "weight": _u(g, 0.05, 1), "height": height,
+            "proportions": _u(g, 0.1, 0.9)}  # fmt: skip
     return Body(**{k: round(v, 3) for k, v in vals.items()})
 
 
@@ -129,7 +129,9 @@ class BodyPool:
         return pb
 
     def _pose(self, bodies: list[PoolBody], poses: torch.Tensor, transl: torch.Tensor | None = None) -> PosedBodies:
-        st = lambda name: torch.stack([getattr(b, name) for b in bodies])  # noqa: E731
+        def st(name: str) -> torch.Tensor:
+            return torch.stack([getattr(b, name) for b in bodies])
+
         joints, T = anny_body.bone_transforms(poses.float(), transl, st("t_joints"), st("correction"), st("rest_heads"))
         blend = anny_body.vertex_blend(self.weights, T)
         rest = st("rest_vertices")

@@ -23,7 +23,6 @@ an interrupted `write_chunks` resumes. A chunk holds, for N samples:
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from dataclasses import asdict, dataclass, field
@@ -219,7 +218,7 @@ def write_chunks(out_dir: str | Path, cfg: SynthConfig, num_chunks: int, chunk_s
     for i in tqdm(todo, desc="synth chunks", disable=not progress or not todo):
         gen = gen or SynthGenerator(cfg)
         data = gen.chunk(i, chunk_size)
-        atomic_write(paths[i], lambda f: np.savez_compressed(f, **data))
+        atomic_write(paths[i], lambda f, data=data: np.savez_compressed(f, **data))
         log.info("wrote %s", paths[i])
     return paths
 

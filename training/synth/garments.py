@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
-from typing import Optional
 
 import torch
 
@@ -46,7 +45,7 @@ class Look:
     color: str
     material: str = "cloth"
     pattern: str = "plain"
-    color2: Optional[str] = None
+    color2: str | None = None
     label: int = 1
     pattern_size: float = 0.1
     pattern_phase: tuple[float, float, float] = (0.0, 0.0, 0.0)
@@ -257,10 +256,6 @@ def wings(f: BodyFacts, span: float, g: random.Random):
     return v, torch.cat(faces), rigid(v.shape[0], "spine3")
 
 
-def _head_axis(f: BodyFacts) -> torch.Tensor:
-    return f.head_center
-
-
 def hat_mesh(f: BodyFacts, kind: str, g: random.Random):
     """Headwear above the head (hats, crown, helmet, hood, cap, beanie). Returns (vertices, faces) on the head."""
     c, rad = f.head_center, f.head_radii
@@ -349,7 +344,7 @@ def hair_pieces(f: BodyFacts, style: str, g: random.Random) -> list[tuple[torch.
             rows, cols = 10, 11
             ys = torch.linspace(float(c[1]), y_hem, rows)
             t = torch.linspace(0, 1, rows)[:, None]
-            back = torch.stack([f.env_back[env_row(f, float(y))] for y in ys]) if True else None
+            back = torch.stack([f.env_back[env_row(f, float(y))] for y in ys])
             z_back = torch.where(ys < back_y, back - 0.02, torch.full_like(ys, float(c[2] - rad[2] * 1.1)))
             z_back = torch.cummin(torch.minimum(z_back, torch.tensor(float(c[2] - rad[2] * 0.9))), 0).values
             s = torch.linspace(-1, 1, cols)[None]
@@ -464,7 +459,7 @@ def coverage(f: BodyFacts, gm: Garment) -> torch.Tensor:
     return torch.zeros_like(f.torso)  # back pieces are meshes only
 
 
-def _look(gm: Garment, g: random.Random, f: BodyFacts, covered_y: Optional[torch.Tensor]) -> Look:
+def _look(gm: Garment, g: random.Random, f: BodyFacts, covered_y: torch.Tensor | None) -> Look:
     mid = float(covered_y.median()) if covered_y is not None and covered_y.numel() else 0.0
     return Look(
         color=gm.color, material=gm.material, pattern=gm.pattern, color2=gm.color2, label=label_of(gm.region),

@@ -26,8 +26,6 @@ Kinds:
 
 from __future__ import annotations
 
-from typing import Optional
-
 import numpy as np
 import torch
 
@@ -72,11 +70,11 @@ def _sample(img: torch.Tensor, uv: torch.Tensor) -> np.ndarray:
     return torch.nn.functional.grid_sample(img[None], grid, align_corners=False)[0, :, 0].T.cpu().numpy()
 
 
-def probe_points(kp: torch.Tensor, vis: torch.Tensor) -> dict[str, Optional[torch.Tensor]]:
+def probe_points(kp: torch.Tensor, vis: torch.Tensor) -> dict[str, torch.Tensor | None]:
     """Pixel positions of the probes (module docstring) from keypoints (18 x 2) and visibility (18); None when the
     keypoints a probe needs are not visible."""
     kp, vis = kp.float(), vis.bool()
-    out: dict[str, Optional[torch.Tensor]] = {"chest": None, "thighs": None}
+    out: dict[str, torch.Tensor | None] = {"chest": None, "thighs": None}
     if vis[_NECK] and vis[_RHIP] and vis[_LHIP]:
         mid = (kp[_RHIP] + kp[_LHIP]) / 2
         out["chest"] = torch.stack([kp[_NECK] + f * (mid - kp[_NECK]) for f in CHEST_AT])
@@ -86,12 +84,12 @@ def probe_points(kp: torch.Tensor, vis: torch.Tensor) -> dict[str, Optional[torc
     return out
 
 
-def read_probes(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor) -> dict[str, Optional[np.ndarray]]:
+def read_probes(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor) -> dict[str, np.ndarray | None]:
     """Observed sRGB colours (P x 3) at each probe of one image (3 x H x W in [0, 1])."""
     return {k: None if p is None else _sample(img, p) for k, p in probe_points(kp, vis).items()}
 
 
-def _covers_thigh(gm: Garment) -> Optional[bool]:
+def _covers_thigh(gm: Garment) -> bool | None:
     """Whether a garment's length reaches the thigh probes (leg coordinate about 0.18-0.25); None: too close."""
     if gm.kind == "tutu":
         return None
@@ -101,21 +99,19 @@ def _covers_thigh(gm: Garment) -> Optional[bool]:
     return True if length >= 0.32 else None if length > 0.1 else False
 
 
-def expected_garments(spec: Spec, view: str) -> dict[str, Optional[object]]:
+def expected_garments(spec: Spec, view: str) -> dict[str, object | None]:
     """The garment each probe should show (a `Garment`, "skin", or None where it is ambiguous) for a view."""
     by = {r: spec.garment(r) for r in ("top", "outer", "full", "bottom", "back")}
     cape = by["back"] if by["back"] is not None and by["back"].kind in ("cape", "cloak") else None
-    out: dict[str, Optional[object]] = {}
+    out: dict[str, object | None] = {}
     hair = spec.hair.style if spec.hair else "bald"
     # chest
     if view == "back" and cape is not None:
         out["chest"] = cape
     elif view == "back" and hair in ("long", "braids", "ponytail"):
         out["chest"] = None
-    elif by["outer"] is not None and (by["outer"].kind != "apron" or view == "front"):
-        out["chest"] = by["outer"] if by["outer"].kind != "apron" else by["outer"]
-    elif by["outer"] is not None:  # an apron seen from the side or back
-        out["chest"] = None
+    elif by["outer"] is not None:  # an apron only covers the front
+        out["chest"] = by["outer"] if by["outer"].kind != "apron" or view == "front" else None
     else:
         out["chest"] = by["full"] or by["top"] or "skin"
     # thighs: the outermost layer that reaches them
@@ -144,12 +140,12 @@ def expected_garments(spec: Spec, view: str) -> dict[str, Optional[object]]:
     return out
 
 
-def score_colors(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, spec: Spec, view: str) -> dict[str, Optional[bool]]:
+def score_colors(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, spec: Spec, view: str) -> dict[str, bool | None]:
     """Per probe: whether the image shows the expected garment's colour there (majority of the probe's points), or
     None where it cannot be told (ambiguous, keypoints hidden, or the garment is skin)."""
     obs = read_probes(img, kp, vis)
     exp = expected_garments(spec, view)
-    out: dict[str, Optional[bool]] = {}
+    out: dict[str, bool | None] = {}
     for k, o in obs.items():
         e = exp.get(k)
         if o is None or e is None:
@@ -174,7 +170,7 @@ def _leg_point(kp: torch.Tensor, hip: int, knee: int, ankle: int, u: float) -> t
 
 
 def legs_joined(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, background, u=0.35,
-                min_gap: float = 3.5) -> Optional[bool]:  # fmt: skip
+                min_gap: float = 3.5) -> bool | None:  # fmt: skip
     """Whether the space between the legs at leg coordinate u (0 hip, 0.5 knee, 1 ankle; or a sequence of them) is
     filled (skirt, dress) rather than showing the background somewhere (trousers, bare legs). With several u it is
     joined only if joined at every u that can be read. None when keypoints are hidden or the legs are under
@@ -195,7 +191,7 @@ def legs_joined(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, backgrou
     return all(seen) if seen else None
 
 
-def head_reach(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, background) -> Optional[tuple[float, torch.Tensor]]:
+def head_reach(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, background) -> tuple[float, torch.Tensor] | None:
     """How far the figure reaches above the face (the mean of the visible nose, eyes and ears), in torso lengths
     (neck -> middle of the hips), scanning straight up the image in a band 0.25 torso lengths either side of the
     face; the scan stops at a gap of 2 pixels (a raised hand apart from the head does not count). Returns (reach,
@@ -231,8 +227,8 @@ def head_reach(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, backgroun
     return (cy - top) / torso, torch.tensor([x + 0.5, min(top + 1.5, cy)])
 
 
-def headwear(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, background, garment: Optional[Garment] = None,
-             other_colors: tuple[str, ...] = (), reach: float = HEADWEAR_REACH) -> Optional[bool]:  # fmt: skip
+def headwear(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, background, garment: Garment | None = None,
+             other_colors: tuple[str, ...] = (), reach: float = HEADWEAR_REACH) -> bool | None:  # fmt: skip
     """Whether the figure wears something on its head: it reaches more than `reach` torso lengths above the face
     (`head_reach`), or the top of the head shows the headwear garment's colour (given the garment) or, without
     one, none of `other_colors` (the hair's and the skin's). None when `head_reach` is None, or when the figure is
@@ -254,7 +250,7 @@ def headwear(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, background,
     return False
 
 
-def cape(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, view: str, color) -> Optional[bool]:
+def cape(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, view: str, color) -> bool | None:
     """Whether a cape (its `Garment`, or a '#rrggbb') is seen where a cape shows: on a back view, the back (chest probes) and the space
     between the thighs show it; on a front view, the chest shows it (a cape drawn in front: wrong). None on side
     views or when keypoints are hidden."""
@@ -279,7 +275,7 @@ TALL_HEADWEAR = ("hat", "wide hat", "top hat", "pointed hat", "chef hat")
 
 
 def score_kinds(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, spec: Spec, view: str,
-                background) -> dict[str, Optional[bool]]:  # fmt: skip
+                background) -> dict[str, bool | None]:  # fmt: skip
     """The garment-kind checks of one image against its spec; each True (right), False (wrong) or None (cannot be
     told, or the spec has nothing to check):
         skirt     a skirt, kilt, dress, robe or kimono reaching 0.3 or lower: `legs_joined` at 60 % of its length
@@ -293,7 +289,7 @@ def score_kinds(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, spec: Sp
     Skirt and trousers are not checked under a cape, cloak, coat or apron (they fill the legs' gap too)."""
     from prompts.spec import GARMENT_KINDS
 
-    out: dict[str, Optional[bool]] = {"skirt": None, "trousers": None, "headwear": None, "cape": None}
+    out: dict[str, bool | None] = {"skirt": None, "trousers": None, "headwear": None, "cape": None}
     by = {r: spec.garment(r) for r in ("head", "top", "outer", "full", "bottom", "back")}
     covered = by["back"] is not None or (by["outer"] is not None and by["outer"].kind in ("coat", "apron"))
     legs = [g for g in (by["full"], by["bottom"]) if g is not None]

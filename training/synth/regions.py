@@ -111,18 +111,15 @@ def body_facts(vertices: torch.Tensor, faces: torch.Tensor, joints: torch.Tensor
     y_waist = float(joints[J["pelvis"], 1] + 0.6 * (joints[J["spine1"], 1] - joints[J["pelvis"], 1]))
     y_shoulder = float((joints[J["left_shoulder"], 1] + joints[J["right_shoulder"], 1]) / 2)
     y_neck = float(joints[J["neck"], 1])
-    hv = v[head | (part == 5)]
     hv_head = v[head]
     lo, hi = hv_head.amin(0), hv_head.amax(0)
     lo = torch.stack([lo[0], torch.maximum(lo[1], hi[1] - 1.25 * (hi[0] - lo[0])), lo[2]])
     center, radii = (lo + hi) / 2, (hi - lo) / 2
     rel = (v - center) / radii  # head-relative coordinates, about -1..1 over the head
     # scalp: above the brow in front, down to the nape at the back; face: the front below the brow
-    brow = 0.2 - 0.0 * rel[:, 2]
-    scalp = head & ((rel[:, 1] > brow + 0.25 * rel[:, 2].clamp(min=0)) | ((rel[:, 2] < -0.25) & (rel[:, 1] > -0.55)))
+    scalp = head & ((rel[:, 1] > 0.2 + 0.25 * rel[:, 2].clamp(min=0)) | ((rel[:, 2] < -0.25) & (rel[:, 1] > -0.55)))
     face = head & ~scalp & (rel[:, 2] > 0.1)
     back_head = head & (rel[:, 2] < 0.0) & (rel[:, 1] > -0.8)
-    del hv
     # slices of the torso, neck and legs for skirts, coats and capes
     z_center = float(joints[J["pelvis"], 2])
     trunk = (part == 0) | (part == 3) | (part == 4) | (part == 5)

@@ -25,8 +25,6 @@ Skin and hair colours are never held out (hair dyes avoid the held-out hue bands
 
 from __future__ import annotations
 
-from typing import Optional
-
 import math
 import random
 
@@ -95,7 +93,7 @@ def in_band(hue: float, band: tuple[float, float]) -> bool:
     return lo <= h < hi if lo <= hi else (h >= lo or h < hi)
 
 
-def heldout_reason(kind: str, color: str) -> Optional[str]:
+def heldout_reason(kind: str, color: str) -> str | None:
     """Why a garment of `kind` in colour `color` (#rrggbb) is held out of training ("hue" or "combo"), or None."""
     L, C, h = hex_to_lch(color)
     if C < CHROMATIC:
@@ -112,7 +110,7 @@ def is_heldout(spec: Spec) -> bool:
     return any(heldout_reason(g.kind, c) for g in spec.garments for c in (g.color, g.color2) if c is not None)
 
 
-def sample_color(g: Rng, hue_band: Optional[tuple[float, float]] = None) -> str:
+def sample_color(g: Rng, hue_band: tuple[float, float] | None = None) -> str:
     """A random sRGB colour (#rrggbb), continuous over CIELAB (module docstring); `hue_band`: force the hue there
     (then always chromatic, and in the band after rounding to #rrggbb)."""
     if hue_band is None and _rand(g) < 0.18:
@@ -178,13 +176,13 @@ def sample_hair(g: Rng, body) -> Hair:
 _FEMININE = ("dress", "skirt", "tutu", "blouse", "heels", "crop top")
 
 
-def _kind_any(g: Rng, region: str, exclude: tuple[str, ...] = (), male: bool = False) -> str:
+def _kind_of(g: Rng, region: str, exclude: tuple[str, ...] = (), male: bool = False) -> str:
     """A kind of `region`; kinds mostly worn by women are drawn a third as often for male bodies."""
     kinds = [k for k in _KINDS_BY_REGION[region] if k not in exclude]
     return _choice(g, kinds, [_KIND_WEIGHT.get(k, 1.0) * (0.3 if male and k in _FEMININE else 1.0) for k in kinds])
 
 
-def _garment(g: Rng, kind: str, split: str, force_band: Optional[tuple[float, float]] = None) -> Garment:
+def _garment(g: Rng, kind: str, split: str, force_band: tuple[float, float] | None = None) -> Garment:
     info = GARMENT_KINDS[kind]
     if force_band is not None:
         color = sample_color(g, force_band)
@@ -210,7 +208,10 @@ def _garment(g: Rng, kind: str, split: str, force_band: Optional[tuple[float, fl
 def _outfit_kinds(g: Rng, male: bool) -> list[str]:
     """Garment kinds of one outfit, with consistent layering (module docstring)."""
     kinds = []
-    _kind = lambda g, region, exclude=(): _kind_any(g, region, exclude, male)  # noqa: E731
+
+    def _kind(g: Rng, region: str, exclude: tuple[str, ...] = ()) -> str:
+        return _kind_of(g, region, exclude, male)
+
     if _rand(g) < 0.3:
         full = _kind(g, "full")
         kinds.append(full)
@@ -233,7 +234,7 @@ def _outfit_kinds(g: Rng, male: bool) -> list[str]:
     return kinds
 
 
-def sample_spec(g: torch.Generator, split: str = "train", body: Optional[Body] = None) -> Spec:
+def sample_spec(g: torch.Generator, split: str = "train", body: Body | None = None) -> Spec:
     """A random spec (module docstring). split "train" never contains a held-out colour; "heldout" always does.
     body: use this body (e.g. one of a pool's) instead of drawing one."""
     if split not in SPLITS:
