@@ -170,12 +170,16 @@ def _leg_point(kp: torch.Tensor, hip: int, knee: int, ankle: int, u: float) -> t
 
 
 def legs_joined(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, background, u=0.35,
-                min_gap: float = 3.5) -> bool | None:  # fmt: skip
+                min_gap: float = 3.5, garment: Garment | None = None) -> bool | None:  # fmt: skip
     """Whether the space between the legs at leg coordinate u (0 hip, 0.5 knee, 1 ankle; or a sequence of them) is
     filled (skirt, dress) rather than showing the background somewhere (trousers, bare legs). With several u it is
-    joined only if joined at every u that can be read. None when keypoints are hidden or the legs are under
-    `min_gap` pixels apart (at 32 px; scaled with the image) at every u."""
+    joined only if joined at every u that can be read. `garment`: the garment expected there; a pixel of its colour
+    is never taken for background (a pale skirt on the pale background), and a garment the colour of the
+    background cannot be judged (None). None when keypoints are hidden or the legs are under `min_gap` pixels apart
+    (at 32 px; scaled with the image) at every u."""
     kp, vis = kp.float(), vis.bool()
+    if garment is not None and bool(color_right(np.asarray(background, np.float64), garment)):
+        return None
     scale = img.shape[-1] / 32
     seen = []
     for uu in (u if isinstance(u, (tuple, list)) else (u,)):
@@ -187,7 +191,10 @@ def legs_joined(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, backgrou
         if float((r - l_).norm()) < min_gap * scale:
             continue
         px = _sample(img, torch.stack([r + t * (l_ - r) for t in (0.35, 0.5, 0.65)]))
-        seen.append(not bool(is_background(px, background, GAP_THRESHOLD).any()))
+        bg = is_background(px, background, GAP_THRESHOLD)
+        if garment is not None:
+            bg &= ~color_right(px, garment)
+        seen.append(not bool(bg.any()))
     return all(seen) if seen else None
 
 
@@ -296,9 +303,10 @@ def score_kinds(img: torch.Tensor, kp: torch.Tensor, vis: torch.Tensor, spec: Sp
     if legs and not covered:
         g = legs[0]
         if g.kind in SKIRT_KINDS and (g.resolved_length() or 0) >= 0.3:
-            out["skirt"] = legs_joined(img, kp, vis, background, u=min(0.6 * g.resolved_length(), 0.45), min_gap=3)
+            u = min(0.6 * g.resolved_length(), 0.45)
+            out["skirt"] = legs_joined(img, kp, vis, background, u=u, min_gap=3, garment=g)
         elif g.kind in TROUSER_KINDS:
-            r = legs_joined(img, kp, vis, background, u=(0.5, 0.7), min_gap=5)
+            r = legs_joined(img, kp, vis, background, u=(0.5, 0.7), min_gap=5, garment=g)
             out["trousers"] = None if r is None else not r
     others = tuple(([spec.hair.color] if spec.hair and spec.hair.style != "bald" else []) + [spec.skin.color])
     head = by["head"]
