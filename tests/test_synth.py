@@ -123,8 +123,8 @@ def test_specs_are_valid_and_cover_every_vocabulary(train_specs):
         if gm.pattern != "plain":
             assert gm.color2 is not None and np.linalg.norm(np.diff(_lab([gm.color, gm.color2]), axis=0)) >= 29.9
     bodies = np.array([s.body.values() for s in train_specs])
-    assert bodies.min(0).max() < 0.25 and bodies.max(0).min() > 0.75  # every phenotype value spans its range
-    assert 0.12 < (bodies[:, 1] < 0.47).mean() < 0.3  # about one in five is a child
+    assert bodies.min(0).max() < 0.3 and bodies.max(0).min() > 0.75  # every phenotype value spans its range
+    assert 0.12 < (bodies[:, 1] < 0.49).mean() < 0.3  # about one in five is a child
 
 
 def _lab(colors):
@@ -187,7 +187,7 @@ def test_pool_bodies_are_realistic_and_the_stature_model_holds(gen):
         measured = float(y.max() - y.min())
         b = pb.body
         assert abs(stature(b.gender, b.age, b.height) - measured) < 0.05  # the sampler's model, against the mesh
-        lo, hi = (1.0, 1.62) if b.age < 0.47 else (1.49, 1.97)
+        lo, hi = (1.05, 1.62) if b.age < 0.49 else (1.49, 1.97)
         assert lo < measured < hi, (b, measured)
 
 

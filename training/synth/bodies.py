@@ -1,10 +1,11 @@
 """Bodies of the wardrobe: random realistic anny phenotypes, a deterministic pool of built bodies, batched posing.
 
 Phenotypes (`sample_body`; anny's six values in [0, 1], measured on anny 0.6.2, statures of the canonical mesh):
-    adults (80 %): age U[0.5, 1.0] (0.5 is the default young adult, 1 old), height set so the stature is uniform in a
+    adults (80 %): age U[0.5, 1.0] (the default body's 0.5 to old age), height set so the stature is uniform in a
         realistic range (men 1.60-1.95 m, women 1.50-1.83 m; `stature` is anny's measured stature), weight
         U[0.05, 1], muscle U[0, 1], proportions U[0.1, 0.9]
-    children (20 %, about 6-12 years): age U[0.2, 0.45] with statures 1.06-1.56 m rising with age
+    children (20 %, 6-12 years): age U[0.27, 0.47] (anny's age is calibrated to years, `prompts.bodies`: 6 y = 0.27,
+        12 y = 0.47, 30 y = 0.79, 75 y = 0.87) with statures 1.10-1.56 m rising with age
     gender: 45 % U[0, 0.15] (male), 45 % U[0.85, 1] (female), 10 % U[0.15, 0.85]
 Values are rounded to 3 decimals, so a spec's `body` is exactly the body that was drawn.
 
@@ -25,6 +26,7 @@ from dreamavatar.body.skeleton import a_pose
 from prompts.spec import Body
 
 ADULT_STATURE = {"male": (1.60, 1.95), "female": (1.50, 1.83)}
+CHILD_AGE = (0.27, 0.47)  # anny's calibrated ages of 6 and 12 years (`prompts.bodies.anny_age`)
 
 
 def _u(g: torch.Generator, lo: float, hi: float) -> float:
@@ -61,9 +63,9 @@ def sample_body(g: torch.Generator) -> Body:
     """A random realistic body (see the module docstring)."""
     r = float(torch.rand((), generator=g))
     gender = _u(g, 0.0, 0.15) if r < 0.45 else _u(g, 0.85, 1.0) if r < 0.9 else _u(g, 0.15, 0.85)
-    if float(torch.rand((), generator=g)) < 0.2:  # a child: stature follows age (6 years ~1.12 m, 12 ~1.50 m)
-        age = _u(g, 0.2, 0.45)
-        height = _height_for(gender, age, 1.12 + (age - 0.2) / 0.25 * 0.38 + _u(g, -0.06, 0.06))
+    if float(torch.rand((), generator=g)) < 0.2:  # a child of 6-12 years: stature follows age (1.16 m to 1.50 m)
+        age = _u(g, CHILD_AGE[0], CHILD_AGE[1])
+        height = _height_for(gender, age, 1.16 + (age - CHILD_AGE[0]) / 0.2 * 0.34 + _u(g, -0.06, 0.06))
     else:
         age = _u(g, 0.5, 1.0)
         height = _height_for(gender, age, _u(g, *ADULT_STATURE["female" if gender > 0.5 else "male"]))

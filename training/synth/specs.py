@@ -273,7 +273,7 @@ def _replace_kind(kinds: list[str], kind: str, region: str) -> list[str]:
 def spec_summary(spec: Spec) -> str:
     """A short line: body, hair and garments (for contact sheets)."""
     b = spec.body
-    who = ("child" if b.age < 0.47 else "old " if b.age > 0.85 else "") + ("f" if b.gender > 0.5 else "m")
+    who = ("child" if b.age < 0.49 else "old " if b.age > 0.85 else "") + ("f" if b.gender > 0.5 else "m")
     hair = spec.hair.style if spec.hair else "no hair"
     parts = [f"{g.kind}{'/' + g.pattern if g.pattern != 'plain' else ''}{'/' + g.material if g.material != 'cloth' else ''}"
              for g in spec.garments]  # fmt: skip
