@@ -113,6 +113,13 @@ class PosePrior(nn.Module):
         raise NotImplementedError
 
     # ---- overridable helpers --------------------------------------------------------------------------------------
+    def conditions(self, prompt: str, azimuths_deg: Sequence[float], spec=None) -> list[str]:
+        """What the prior is conditioned on for one camera per azimuth (degrees around the body): text priors take the
+        view prompt ("back view of P"); a spec-conditioned prior overrides this (`spec`: a `prompts.spec.Spec`)."""
+        from prompts import view_prompts
+
+        return view_prompts(prompt, azimuths_deg)
+
     @property
     def device(self) -> torch.device:
         """Where inputs should live (the first parameter's or buffer's device; CPU for an empty module)."""

@@ -1,16 +1,19 @@
 #!/usr/bin/env python
 """Train the embedded tiny prior (reproducible, resumable) and write the shipped weights.
 
-    .venv/bin/python -m training.train_tiny_prior [key=value ...]      e.g. steps=7000 max_minutes=85
+    .venv/bin/python -m training.train_tiny_prior [key=value ...]      e.g. steps=12000 max_minutes=85
 
-1. Makes the synthetic data set (training.synth) in `data_dir` as npz chunks, unless they exist.
-2. Trains the UNet + text encoder with the epsilon objective on a DDPM schedule (1000 steps), with caption dropout
-   for classifier-free guidance and a per-step random choice of which optional caption phrases to keep.
-3. Checkpoints (model, EMA, optimiser, step, RNG states) atomically every `ckpt_every` steps and when `max_minutes`
-   is reached; running the same command again resumes from `run_dir/checkpoint.pt`. Everything random comes from
-   generators seeded by `seed` and the step, so a resumed run continues the same sequence.
+1. Makes the synthetic wardrobe data set (`training.synth`) in `data_dir` as npz chunks, unless they exist: dressed
+   anny bodies of random shapes in random poses, each with the outfit-and-body spec it was drawn from.
+2. Trains the UNet + spec encoder with the epsilon objective on a DDPM schedule (1000 steps). Conditioning is the
+   sample's spec and view, with spec dropout for classifier-free guidance (the whole spec, p_uncond) and part dropout
+   (the view, body, skin and hair tokens and each garment, so a prompt that names only some parts is in-distribution);
+   garments are shuffled (the encoder treats them as a set).
+3. Checkpoints (model, EMA, optimiser, step) atomically every `ckpt_every` steps and when `max_minutes` is reached;
+   running the same command again resumes from `run_dir/checkpoint.pt` (loadable with weights_only=True). Every random
+   draw comes from a generator seeded by (seed, step), so a resumed run continues the same sequence.
 4. Writes the EMA weights in fp16 to `weights_dir` (the package's `priors/tiny/weights` by default) and a preview
-   grid of samples on held-out colour pairs to `run_dir/preview_<step>.png`.
+   grid of samples on held-out specs to `run_dir/preview_<step>.png`.
 Loss goes to stderr and `run_dir/log.jsonl`.
 """
 
@@ -23,7 +26,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +40,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dreamavatar.config import load_config  # noqa: E402
-from dreamavatar.io import load_tensors  # noqa: E402
-from training.synth.captions import caption, sample_outfit, view_word  # noqa: E402
-from training.synth.dataset import SynthConfig, SynthGenerator, load_chunks, outfit_of, write_chunks  # noqa: E402
+from dreamavatar.io import atomic_torch_save, load_tensors  # noqa: E402
 from priors.tiny.prior import TinyPrior, TinyPriorConfig, sample_batch, save_tiny_prior  # noqa: E402
+from priors.tiny.spec_encoder import VIEWS, SpecFields, condition_key, spec_fields  # noqa: E402
+from prompts.spec import Spec  # noqa: E402
+from training.synth.dataset import SynthConfig, SynthGenerator, load_chunks, write_chunks  # noqa: E402
 
 log = logging.getLogger("train_tiny_prior")
 
@@ -51,16 +55,20 @@ class TrainConfig:
     data_dir: str = "outputs/tiny_prior/data"
     run_dir: str = "outputs/tiny_prior/run"
     weights_dir: str = str(ROOT / "priors" / "tiny" / "weights")
-    num_chunks: int = 40
+    num_chunks: int = 120
     chunk_size: int = 512
-    steps: int = 7000  # total optimiser steps (about 1.3 s each at batch 32 on 2 free cores)
+    steps: int = 12000  # total optimiser steps
     batch_size: int = 32
     lr: float = 1e-3
-    warmup: int = 200
+    warmup: int = 300
     weight_decay: float = 0.0
     ema_decay: float = 0.999
-    p_uncond: float = 0.1  # caption dropout (empty prompt) for classifier-free guidance
-    p_optional: float = 0.7  # each optional caption phrase (hair, skin, shoes) kept with this probability
+    p_uncond: float = 0.1  # the whole spec dropped (the null condition) for classifier-free guidance
+    p_drop_view: float = 0.1  # each part token dropped (unknown) with these probabilities
+    p_drop_body: float = 0.2
+    p_drop_skin: float = 0.2
+    p_drop_hair: float = 0.2
+    p_drop_garment: float = 0.1  # each garment independently
     ckpt_every: int = 250
     log_every: int = 25
     preview_every: int = 2000
@@ -68,12 +76,6 @@ class TrainConfig:
     threads: int = 2
     synth: SynthConfig = field(default_factory=SynthConfig)
     prior: TinyPriorConfig = field(default_factory=TinyPriorConfig)
-
-
-def _atomic_save(obj: object, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    tmp.replace(path)
 
 
 def _lr(cfg: TrainConfig, step: int) -> float:
@@ -85,67 +87,81 @@ def _lr(cfg: TrainConfig, step: int) -> float:
 
 
 class Batches:
-    """Random training batches from the in-memory data set; batch `step` is a pure function of (seed, step)."""
+    """Random training batches from the in-memory data set; batch `step` is a pure function of (seed, step).
 
-    def __init__(self, data: dict[str, np.ndarray], cfg: TrainConfig):
+    The specs of all samples are turned into tensors once (`spec_fields`); dropout and garment shuffling are tensor
+    operations on the rows of a batch."""
+
+    def __init__(self, data: dict[str, np.ndarray], cfg: TrainConfig, max_garments: int):
         self.rgb = torch.from_numpy(data["rgb"]).permute(0, 3, 1, 2)  # N x 3 x R x R uint8
         self.cond = torch.from_numpy(data["cond"]).permute(0, 3, 1, 2)
-        self.outfits = [outfit_of(s) for s in data["outfits"]]
-        self.views = [str(v) for v in data["views"]]
+        items = [(Spec.from_json(str(s)), str(v)) for s, v in zip(data["specs"], data["views"])]
+        self.fields = spec_fields(items, max_garments)
         self.cfg = cfg
 
     def __len__(self) -> int:
         return self.rgb.shape[0]
 
-    def get(self, step: int) -> tuple[torch.Tensor, torch.Tensor, list[str], torch.Generator]:
-        g = torch.Generator().manual_seed(self.cfg.seed * 7919 + step)
-        idx = torch.randint(len(self), (self.cfg.batch_size,), generator=g)
-        prompts = []
-        for i in idx.tolist():
-            if float(torch.rand(1, generator=g)) < self.cfg.p_uncond:
-                prompts.append("")
-            else:
-                prompts.append(caption(self.outfits[i], self.views[i], g, self.cfg.p_optional))
+    def get(self, step: int) -> tuple[torch.Tensor, torch.Tensor, SpecFields, torch.Generator]:
+        cfg = self.cfg
+        g = torch.Generator().manual_seed(cfg.seed * 7919 + step)
+        idx = torch.randint(len(self), (cfg.batch_size,), generator=g)
+        f = SpecFields(**{k: v[idx].clone() for k, v in vars(self.fields).items()})
+        B, G = f.g_on.shape
+
+        def keep(p: float, *shape: int) -> torch.Tensor:
+            return torch.rand(*shape, generator=g) >= p
+
+        uncond = ~keep(cfg.p_uncond, B)
+        f.view[~keep(cfg.p_drop_view, B) | uncond] = len(VIEWS)
+        f.body_on &= keep(cfg.p_drop_body, B) & ~uncond
+        f.skin_on &= keep(cfg.p_drop_skin, B) & ~uncond
+        f.hair_on &= keep(cfg.p_drop_hair, B) & ~uncond
+        f.g_on &= keep(cfg.p_drop_garment, B, G) & ~uncond[:, None]
+        order = torch.argsort(torch.rand(B, G, generator=g), dim=1)  # garments are a set
+        for k in ("g_region", "g_kind", "g_material", "g_pattern", "g_color", "g_color2", "g_shape", "g_on"):
+            v = getattr(f, k)
+            ix = order.view(B, G, *([1] * (v.dim() - 2))).expand_as(v)
+            setattr(f, k, torch.gather(v, 1, ix))
         x0 = self.rgb[idx].float() / 127.5 - 1
         cond = self.cond[idx].float() / 255
-        return x0, cond, prompts, g
+        return x0, cond, f, g
 
 
-def train_step(prior: TinyPrior, x0, cond, prompts, g: torch.Generator) -> torch.Tensor:
+def train_step(prior: TinyPrior, x0: torch.Tensor, cond: torch.Tensor, fields: SpecFields, g: torch.Generator):
     """Epsilon-prediction MSE at uniform timesteps."""
     B = x0.shape[0]
     t = torch.randint(prior.num_train_timesteps, (B,), generator=g)
     noise = torch.randn(x0.shape, generator=g)
     ab = prior.alphas_cumprod()[t].view(B, 1, 1, 1)
     x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
-    eps = prior.predict_noise(x_t, t, prior.encode_text(prompts), cond)
+    eps = prior.predict_noise(x_t, t, prior.encode_fields(fields), cond)
     return torch.nn.functional.mse_loss(eps, noise)
 
 
 def preview(prior: TinyPrior, cfg: TrainConfig, gen: SynthGenerator | None, path: Path, n: int = 8) -> None:
-    """Samples on held-out colour pairs, above the matching synthetic images, above their condition images."""
+    """Samples on held-out specs, above the matching synthetic images, above their condition images."""
     from PIL import Image
 
-    from training.synth.dataset import to_uint8
-    from renderers.cameras import CameraRanges, sample_cameras
-    from training.synth.dataset import sample_poses
+    from dreamavatar.train.render import to_uint8
+    from training.synth.dataset import held_out_config
 
-    g = torch.Generator().manual_seed(12345)
-    outfits = [sample_outfit(g, held_out=True) for _ in range(n)]
-    poses = sample_poses(n, g)
-    s = cfg.synth
-    cams, az = sample_cameras(n, s.render_size, CameraRanges(s.radius, s.polar_deg, (0, 360), s.fov_deg), s.target, g)
-    gen = gen or SynthGenerator(s)
-    ref = gen.render(poses, outfits, cams)
-    prompts = [caption(o, view_word(float(a))) for o, a in zip(outfits, az)]
+    gen = gen or SynthGenerator(held_out_config(cfg.synth))
+    ref = gen.chunk(0, n)
+    conds = torch.from_numpy(ref["cond"]).permute(0, 3, 1, 2).float() / 255
+    keys = [condition_key(Spec.from_json(str(s)), str(v)) for s, v in zip(ref["specs"], ref["views"])]
     was = prior.training
     prior.eval()
-    imgs = sample_batch(prior, prompts, ref["cond"], steps=30, guidance_scale=3.0, generator=g)
+    imgs = sample_batch(prior, keys, conds, steps=30, guidance_scale=3.0, generator=torch.Generator().manual_seed(0))
     prior.train(was)
-    rows = [np.concatenate(list(to_uint8(x)), 1) for x in (imgs, ref["rgb"], ref["cond"])]
+    truth = torch.from_numpy(ref["rgb"]).permute(0, 3, 1, 2).float() / 255
+    rows = [np.concatenate([to_uint8(x) for x in batch], 1) for batch in (imgs, truth, conds)]
     grid = np.concatenate(rows, 0)
     Image.fromarray(grid).resize((grid.shape[1] * 4, grid.shape[0] * 4), Image.NEAREST).save(path)
-    (path.with_suffix(".txt")).write_text("\n".join(prompts) + "\n")
+
+
+def _state_dict(obj) -> dict:
+    return {k: v.detach().clone() for k, v in obj.state_dict().items()}
 
 
 def main(argv: list[str]) -> int:
@@ -161,11 +177,16 @@ def main(argv: list[str]) -> int:
     gen = None
     if not all((Path(cfg.data_dir) / f"chunk_{i:04d}.npz").exists() for i in range(cfg.num_chunks)):
         gen = SynthGenerator(cfg.synth)
-    paths = write_chunks(cfg.data_dir, cfg.synth, cfg.num_chunks, cfg.chunk_size, gen)
-    data = Batches(load_chunks(paths), cfg)
+    paths = write_chunks(cfg.data_dir, cfg.synth, cfg.num_chunks, cfg.chunk_size, gen,
+                         deadline=start + 60 * cfg.max_minutes)  # fmt: skip
+    if paths is None:
+        log.info("stopping during data generation after %.0f min: run the same command again to resume",
+                 cfg.max_minutes)  # fmt: skip
+        return 0
+    prior = TinyPrior(cfg.prior).train()
+    data = Batches(load_chunks(paths), cfg, prior.cfg.spec.max_garments)
     log.info("data: %d samples (%.0f s)", len(data), time.time() - start)
 
-    prior = TinyPrior(cfg.prior).train()
     ema = copy.deepcopy(prior).eval().requires_grad_(False)
     opt = torch.optim.AdamW(prior.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step = 0
@@ -175,12 +196,13 @@ def main(argv: list[str]) -> int:
         prior.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
-        step = state["step"]
+        step = int(state["step"])
         log.info("resumed from %s at step %d", ckpt, step)
 
     def save() -> None:
-        _atomic_save({"model": prior.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
-                      "config": json.loads(json.dumps(cfg, default=lambda o: o.__dict__))}, ckpt)  # fmt: skip
+        config = json.loads(json.dumps(asdict(cfg)))
+        atomic_torch_save({"model": _state_dict(prior), "ema": _state_dict(ema), "opt": opt.state_dict(),
+                           "step": step, "config": config}, ckpt)  # fmt: skip
         ema.cfg.trained_steps = step
         save_tiny_prior(ema, cfg.weights_dir)
 
@@ -190,8 +212,8 @@ def main(argv: list[str]) -> int:
     while step < cfg.steps:
         for grp in opt.param_groups:
             grp["lr"] = _lr(cfg, step)
-        x0, cond, prompts, g = data.get(step)
-        loss = train_step(prior, x0, cond, prompts, g)
+        x0, cond, fields, g = data.get(step)
+        loss = train_step(prior, x0, cond, fields, g)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(prior.parameters(), 1.0)
@@ -214,7 +236,7 @@ def main(argv: list[str]) -> int:
         if step % cfg.ckpt_every == 0 or step == cfg.steps or out_of_time:
             save()
         if step % cfg.preview_every == 0 or step == cfg.steps or out_of_time:
-            preview(ema, cfg, gen, run / f"preview_{step:06d}.png")
+            preview(ema, cfg, None, run / f"preview_{step:06d}.png")
         if out_of_time:
             log.info("stopping at step %d after %.0f min: run the same command again to resume", step, cfg.max_minutes)
             break

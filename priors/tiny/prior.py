@@ -1,7 +1,9 @@
 """`TinyPrior`: the embedded pose-conditioned diffusion prior that ships in the package (pixel space, 32 px).
 
-It implements the `PosePrior` hooks; SDS and sampling come from the shared base class. Weights live in
-`priors/tiny/weights/` as fp16 safetensors plus a config json (see MODEL_CARD.md for how they were trained).
+It implements the `PosePrior` hooks; SDS and sampling come from the shared base class. It is conditioned on an
+outfit-and-body spec (`prompts.spec.Spec`) and a view, not on words (`priors.tiny.spec_encoder`); a plain prompt is
+parsed into a spec first. Weights live in `priors/tiny/weights/` as fp16 safetensors plus a config json (see
+MODEL_CARD.md for how they were trained).
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from priors.base import PosePrior, resize_images
 from priors.errors import PriorError
 from priors.io import atomic_path
 from priors.tiny.model import TinyDenoiser, UNetConfig, ddpm_alphas_cumprod
-from priors.tiny.text import TextConfig, TinyTextEncoder
+from priors.tiny.spec_encoder import (
+    SpecEncoder, SpecEncoderConfig, SpecFields, condition_key, read_condition, spec_fields,
+)  # fmt: skip
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 WEIGHTS_FILE = "tiny_prior.safetensors"
@@ -28,7 +32,7 @@ BACKGROUND = (0.78, 0.84, 0.92)  # the plain background of the training renders 
 @dataclass
 class TinyPriorConfig:
     unet: UNetConfig = field(default_factory=UNetConfig)
-    text: TextConfig = field(default_factory=TextConfig)
+    spec: SpecEncoderConfig = field(default_factory=SpecEncoderConfig)
     num_train_timesteps: int = 1000
     background: list[float] = field(default_factory=lambda: list(BACKGROUND))
     trained_steps: int = 0  # written by the training script
@@ -37,8 +41,8 @@ class TinyPriorConfig:
     def from_dict(d: dict) -> "TinyPriorConfig":
         return TinyPriorConfig(
             unet=UNetConfig(**d.get("unet", {})),
-            text=TextConfig(**d.get("text", {})),
-            **{k: v for k, v in d.items() if k not in ("unet", "text")},
+            spec=SpecEncoderConfig(**d.get("spec", {})),
+            **{k: v for k, v in d.items() if k not in ("unet", "spec")},
         )
 
     def to_dict(self) -> dict:
@@ -58,7 +62,7 @@ class TinyPrior(PosePrior):
         self.cfg = cfg or TinyPriorConfig()
         self.resolution = self.cfg.unet.resolution
         self.num_train_timesteps = self.cfg.num_train_timesteps
-        self.text_encoder = TinyTextEncoder(self.cfg.text)
+        self.spec_encoder = SpecEncoder(self.cfg.spec)
         self.denoiser = TinyDenoiser(self.cfg.unet)
         self.register_buffer("_alphas_cumprod", ddpm_alphas_cumprod(self.num_train_timesteps), persistent=False)
 
@@ -68,8 +72,27 @@ class TinyPrior(PosePrior):
         return torch.tensor(self.cfg.background, dtype=torch.float32)
 
     def encode_text(self, prompts: list[str]) -> torch.Tensor:
-        """Prompts -> B x L x D (the base class's `embed` adds the memory/disk caches)."""
-        return self.text_encoder(self.text_encoder.ids(list(prompts)).to(self._alphas_cumprod.device))
+        """Conditions (`condition_key` strings, "" for the null condition, or plain prompts) -> B x L x D (the base
+        class's `embed` adds the memory/disk caches)."""
+        return self.encode_specs([read_condition(p) for p in prompts])
+
+    def encode_specs(self, items: list[tuple]) -> torch.Tensor:
+        """(Spec or None, view or None) pairs -> B x L x D tokens (None spec: the null condition)."""
+        return self.encode_fields(spec_fields(list(items), self.cfg.spec.max_garments))
+
+    def encode_fields(self, fields: SpecFields) -> torch.Tensor:
+        """Specs already turned into tensors (`spec_fields`; training batches) -> B x L x D tokens."""
+        return self.spec_encoder(fields.to(self._alphas_cumprod.device))
+
+    def conditions(self, prompt: str, azimuths_deg, spec=None) -> list[str]:
+        """One condition per camera: the spec (parsed from `prompt` unless given) seen from each azimuth."""
+        from prompts import view_name
+
+        if spec is None:
+            from prompts.parse import parse_prompt
+
+            spec = parse_prompt(prompt)
+        return [condition_key(spec, view_name(float(a))) for a in azimuths_deg]
 
     def encode_images(self, rgb: torch.Tensor) -> torch.Tensor:
         """rgb B x 3 x H x W in [0, 1] -> B x 3 x R x R in [-1, 1]."""
