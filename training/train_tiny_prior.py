@@ -42,7 +42,7 @@ sys.path.insert(0, str(ROOT))
 from dreamavatar.config import load_config  # noqa: E402
 from dreamavatar.io import atomic_torch_save, load_tensors  # noqa: E402
 from priors.tiny.prior import TinyPrior, TinyPriorConfig, sample_batch, save_tiny_prior  # noqa: E402
-from priors.tiny.spec_encoder import VIEWS, SpecFields, condition_key, spec_fields  # noqa: E402
+from priors.tiny.spec_encoder import KINDS, VIEWS, SpecFields, condition_key, spec_fields  # noqa: E402, F401
 from prompts.spec import Spec  # noqa: E402
 from training.synth.dataset import SynthConfig, SynthGenerator, load_chunks, write_chunks  # noqa: E402
 
@@ -143,10 +143,11 @@ def preview(prior: TinyPrior, cfg: TrainConfig, gen: SynthGenerator | None, path
     """Samples on held-out specs, above the matching synthetic images, above their condition images."""
     from PIL import Image
 
-    from dreamavatar.train.render import to_uint8
-    from training.synth.dataset import held_out_config
+    import dataclasses
 
-    gen = gen or SynthGenerator(held_out_config(cfg.synth))
+    from dreamavatar.images import to_uint8
+
+    gen = gen or SynthGenerator(dataclasses.replace(cfg.synth, held_out=True))
     ref = gen.chunk(0, n)
     conds = torch.from_numpy(ref["cond"]).permute(0, 3, 1, 2).float() / 255
     keys = [condition_key(Spec.from_json(str(s)), str(v)) for s, v in zip(ref["specs"], ref["views"])]
@@ -177,12 +178,12 @@ def main(argv: list[str]) -> int:
     gen = None
     if not all((Path(cfg.data_dir) / f"chunk_{i:04d}.npz").exists() for i in range(cfg.num_chunks)):
         gen = SynthGenerator(cfg.synth)
-    paths = write_chunks(cfg.data_dir, cfg.synth, cfg.num_chunks, cfg.chunk_size, gen,
-                         deadline=start + 60 * cfg.max_minutes)  # fmt: skip
-    if paths is None:
-        log.info("stopping during data generation after %.0f min: run the same command again to resume",
-                 cfg.max_minutes)  # fmt: skip
-        return 0
+    for i in range(cfg.num_chunks):  # one chunk at a time, so a chunk of the recipe may stop between them
+        if (time.time() - start) / 60 > cfg.max_minutes:
+            log.info("stopping during data generation after %.0f min: run the same command again to resume",
+                     cfg.max_minutes)  # fmt: skip
+            return 0
+        paths = write_chunks(cfg.data_dir, cfg.synth, i + 1, cfg.chunk_size, gen)
     prior = TinyPrior(cfg.prior).train()
     data = Batches(load_chunks(paths), cfg, prior.cfg.spec.max_garments)
     log.info("data: %d samples (%.0f s)", len(data), time.time() - start)

@@ -57,6 +57,8 @@ def resize_to(img: torch.Tensor, size: int) -> torch.Tensor:
 class TinyPrior(PosePrior):
     """Pixel-space prior: x0 = 2 * rgb - 1 at `resolution` px. Inputs of other sizes are area-resampled."""
 
+    x0_clip = 1.0  # sampling keeps each x0 estimate in the pixel range
+
     def __init__(self, cfg: TinyPriorConfig | None = None):
         super().__init__()
         self.cfg = cfg or TinyPriorConfig()
