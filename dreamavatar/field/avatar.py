@@ -16,6 +16,7 @@ from torch import nn
 
 from dreamavatar.body.base import BodyOutput
 from dreamavatar.field.deformation import Deformation, DeformationConfig, PosedBody, density_weight
+from dreamavatar.field.loose import LooseConfig, LooseRegions, loose_volumes
 from dreamavatar.field.nerf import CanonicalField, NeRFConfig
 
 if TYPE_CHECKING:
@@ -29,6 +30,7 @@ class AvatarConfig:
     nerf: NeRFConfig = field(default_factory=NeRFConfig)
     deformation: DeformationConfig = field(default_factory=DeformationConfig)
     occupancy_cell: float = field(default=0.02, metadata={"gt": 0})  # metres, cell size of the body-guided sampling grid
+    loose: LooseConfig = field(default_factory=LooseConfig)  # room for the spec's loose garments
 
 
 class AvatarField(nn.Module):
@@ -52,6 +54,12 @@ class AvatarField(nn.Module):
         weight's reach. extent: V metres (`density_extent`), or None for the reach everywhere."""
         self.extent = None if extent is None else extent.detach().float()
         self._extent_version += 1
+        self.loose: LooseRegions | None = None  # not trained: rebuilt from the run's spec (`set_spec`)
+
+    def set_spec(self, spec, canonical: BodyOutput) -> None:
+        """Give the spec's loose garments room to leave the body (`dreamavatar.field.loose`); None removes it."""
+        regions = LooseRegions(loose_volumes(spec, canonical, self.cfg.loose), canonical, self.cfg.loose)
+        self.loose = regions if regions else None
 
     def posed(
         self, out: BodyOutput, index: int = 0, baked: "BakedField | None" = None, light_dir: torch.Tensor | None = None
@@ -68,7 +76,7 @@ class AvatarField(nn.Module):
         else:
             body = PosedBody.from_output(out, index, d.knn, d.knn_workers)
             self._last_body = (key, v, body)  # holds the vertices so their id is not reused
-        return PosedAvatar(self, body, baked, light_dir)
+        return PosedAvatar(self, body, baked, light_dir, out, index)
 
     def max_delta(self, canonical_vertices: torch.Tensor) -> float:
         """Largest delta (m^2) over the canonical body's vertices: sets how far from the skin density may reach.
@@ -92,19 +100,27 @@ class PosedAvatar:
         body: PosedBody,
         baked: "BakedField | None" = None,
         light_dir: torch.Tensor | None = None,
+        out: BodyOutput | None = None,
+        index: int = 0,
     ) -> None:
+        """`out`/`index`: the body output `body` came from (poses the loose-garment volumes, when there are any)."""
         self.avatar, self.body = avatar, body
         self.baked = baked
         self.light_dir = light_dir
         self.weight_floor = avatar.cfg.deformation.weight_floor
+        self.loose = avatar.loose if out is not None else None
+        # the loose-garment volumes' surface points in this pose (P x 3)
+        self.loose_points = self.loose.posed(out, index).to(body.vertices) if self.loose is not None else None
         # beyond this distance from every vertex w < weight_floor: the nearest-vertex search may stop there
         self.reach = avatar.deformation.radius(self.delta_max()) + 1e-3
+        if self.loose is not None:
+            self.reach = max(self.reach, self.loose.reach)
 
     def __call__(self, points: torch.Tensor, dirs: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """points, dirs: N x 3 (posed space) -> (sigma N, rgb N x 3)."""
         if self.baked is not None:
             return self._baked_call(points)
-        deformed = self.avatar.deformation(points, self.body, None, self.reach)
+        deformed = self.avatar.deformation(points, self.body, None, self.reach, self._delta_floor())
         sigma = points.new_zeros(points.shape[0])
         rgb = points.new_zeros(points.shape[0], 3)
         keep = torch.nonzero(deformed.weight > self.weight_floor).squeeze(-1)  # skip far-away points
@@ -118,14 +134,25 @@ class PosedAvatar:
         rgb = rgb.index_put((keep,), albedo)
         return sigma, rgb
 
+    def _delta_floor(self):
+        """The loose garments' lower bound on delta, `(x_c, d2) -> N` (None without loose garments)."""
+        if self.loose is None:
+            return None
+        tau = self.avatar.cfg.deformation.tau
+        return lambda x_c, d2: self.loose.delta_floor(x_c, d2, tau)
+
     def _baked_call(self, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """`__call__` on the baked grid: one trilinear lookup per point within reach gives delta, sigma and albedo
         together (the same values as the deformation's delta_fn + the grid's query, with half the lookups)."""
         x_c, d2, inside, _ = self.avatar.deformation.warp(points, self.body, self.reach)
         found = torch.nonzero(torch.isfinite(d2)).squeeze(-1)
         values = self.baked.lookup(x_c[found])  # F x 5: sigma, albedo, delta
+        delta_found = values[:, 4].clamp(min=0)
+        floor = self._delta_floor()
+        if floor is not None:  # (inside points get one too: their weight is 1 whatever delta is)
+            delta_found = torch.maximum(delta_found, floor(x_c[found], d2[found]))
         tau = self.avatar.deformation.cfg.tau
-        weight = density_weight(d2[found], values[:, 4].clamp(min=0), inside[found], tau)  # the found points only
+        weight = density_weight(d2[found], delta_found, inside[found], tau)  # the found points only
         keep = weight > self.weight_floor  # skip far-away points
         hit = found[keep]
         sigma = points.new_zeros(points.shape[0]).index_put((hit,), values[keep, 0].clamp(min=0) * weight[keep])
@@ -134,10 +161,21 @@ class PosedAvatar:
 
     def occupancy(self, cell_size: float | None = None, radius: float | None = None):
         """An OccupancyGrid of the posed body: cells within the weight's reach of a vertex (or, when the avatar has an
-        extent and no `radius` is given, within each vertex's extent + margin), the inside filled."""
+        extent and no `radius` is given, within each vertex's extent + margin), the inside filled; with loose
+        garments, also the cells of their posed volumes (and the weight's reach around the body)."""
         from renderers.occupancy import OccupancyGrid
 
         cell = cell_size or self.avatar.cfg.occupancy_cell
+        if self.loose is not None:
+            body_r = self.avatar.deformation.radius(self.delta_max()) + 1e-3 if radius is None else radius
+            body_r = max(body_r, self.loose.volumes.around + 1e-3)
+            from scipy.ndimage import binary_fill_holes
+
+            extra = self.loose_points
+            aabb, _ = OccupancyGrid.box_for(torch.cat([self.body.vertices, extra]), body_r, cell)
+            grid = OccupancyGrid.from_points(self.body.vertices, body_r, cell, aabb=aabb).occupied
+            grid = grid | OccupancyGrid.from_points(extra, 1.5 * cell, cell, aabb=aabb).occupied
+            return OccupancyGrid(torch.from_numpy(binary_fill_holes(grid.cpu().numpy())).to(grid.device), aabb)
         extent = self.avatar.extent if radius is None else None
         radius = self.reach if radius is None else radius
         # radii rounded up to 5 mm: a slightly larger grid (samples beyond the reach are skipped in __call__), and

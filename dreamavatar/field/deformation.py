@@ -227,15 +227,20 @@ class Deformation(nn.Module):
         body: PosedBody,
         delta_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
         max_distance: float = math.inf,
+        delta_floor: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     ) -> Deformed:
         """points N x 3 (posed) -> Deformed. `delta_fn` replaces the delta MLP (e.g. a baked grid's lookup);
-        `max_distance`: see `warp` (use `radius(delta_max)`, beyond which w < weight_floor)."""
+        `max_distance`: see `warp` (use `radius(delta_max)`, beyond which w < weight_floor); `delta_floor(x_c, d2)`:
+        a lower bound on delta (room for loose garments, `dreamavatar.field.loose`)."""
         x_c, d2, inside, idx = self.warp(points, body, max_distance)
         # delta only matters outside the body and within reach: evaluate it there alone
         need = torch.nonzero(torch.isfinite(d2) & ~inside).squeeze(-1)
         delta = torch.zeros_like(d2)
         if need.numel():
-            delta = delta.index_put((need,), (delta_fn or self.delta)(x_c[need]))
+            dn = (delta_fn or self.delta)(x_c[need])
+            if delta_floor is not None:
+                dn = torch.maximum(dn, delta_floor(x_c[need].detach(), d2[need]))
+            delta = delta.index_put((need,), dn)
         return Deformed(x_c, d2, inside, idx, delta, density_weight(d2, delta, inside, self.cfg.tau))
 
     def radius(self, delta_max: float = 0.0) -> float:

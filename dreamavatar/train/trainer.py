@@ -85,6 +85,13 @@ def _in_steps(schedule: Optional[list[float]], steps: int) -> Optional[list[floa
     return [to_step(schedule[0]), schedule[1], schedule[2], to_step(schedule[3])]
 
 
+def _spec_of(cfg: GenerateConfig):
+    """The run's outfit-and-body spec (parsed from the prompt)."""
+    from prompts.parse import parse_prompt
+
+    return parse_prompt(cfg.prompt)
+
+
 @dataclass
 class StepResult:
     loss: float
@@ -122,7 +129,9 @@ class Trainer:
             from dreamavatar.train.frozen import freeze_denoiser
 
             freeze_denoiser(self.prior)
+        self.spec = _spec_of(cfg)
         self.avatar = AvatarField(cfg.avatar).to(self.device)
+        self.avatar.set_spec(self.spec, self.canonical)
         self.background = Background(cfg.background).to(self.device) if cfg.train.background == "mlp" else None
         self.generator = torch.Generator().manual_seed(cfg.seed)
         self.step = 0
@@ -209,7 +218,6 @@ class Trainer:
 
     def train_step(self, step: int) -> StepResult:
         from dreamavatar.condition import render_condition
-        from prompts import view_prompts
 
         t = self.cfg.train
         stage = self.stage_of(step)
@@ -225,7 +233,7 @@ class Trainer:
         with self.render_precision():
             rendered = render_avatar(self.avatar, out, cams.to(self.device), self.background_fn(), t.ray_step,
                                      perturb=True, early_stop=t.early_stop)  # fmt: skip
-        prompts = view_prompts(self.cfg.prompt, azimuths.tolist())
+        prompts = self.prior.conditions(self.cfg.prompt, azimuths.tolist(), spec=self.spec)
         sds = self.prior.sds(rendered["rgb"], cond, prompts, self.sds_cfg, generator=self.generator, step=step)
         shape = self.shape_term(step, cams, out, rendered["opacity"])
         self.optimizer.zero_grad(set_to_none=True)
@@ -249,7 +257,7 @@ class Trainer:
         w_in, w_out = self.shape_cfg.weights(step)
         if w_in == 0 and w_out == 0:
             return opacity.new_zeros(())
-        inside, outside = body_masks(cams, out, self.shape_cfg.margin)
+        inside, outside = body_masks(cams, out, self.shape_cfg.margin, self.avatar.loose)
         return shape_loss(opacity, inside, outside, w_in, w_out)
 
     def _finite(self, res: StepResult) -> bool:
