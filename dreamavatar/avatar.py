@@ -99,6 +99,8 @@ def load_avatar(run_path: str | Path, bake: float = 0.0) -> LoadedAvatar:
     else:
         raise UserError(f"{run.checkpoint} holds no background (neither a network nor a colour): generate it again")
     body = body_for(cfg)
+    with torch.no_grad():
+        avatar.set_spec(cfg.spec, body.canonical())  # the room its loose garments were trained with
     height, center_y = body_extent(body)
     loaded = LoadedAvatar(cfg, avatar, body, background, height, center_y)
     if bake:

@@ -2,8 +2,9 @@
 
 Only density is fitted (MSE between accumulated opacity and the mesh mask, random cameras in the training ranges), no
 colour, rendered through the avatar field in the canonical pose (so the density weight w is part of what is fitted,
-as in every later stage). The result depends only on the body and the configs, so it is cached on disk and every
-prompt reuses it.
+as in every later stage). The result depends only on the body, the configs and the room given to loose garments
+(`dreamavatar.field.loose`: the fit clears those volumes, so score distillation grows a dress from an empty, not a
+hazy, start), so it is cached on disk and every prompt with the same body and loose garments reuses it.
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ class InitResult:
 
 
 def cache_key(avatar: AvatarField, canonical: BodyOutput, cfg: InitConfig, body_name: str = "") -> str:
-    """Hash of everything the fitted field depends on: body geometry, field and init configs, version."""
+    """Hash of everything the fitted field depends on: body geometry, field and init configs, loose-garment volumes,
+    version."""
     from omegaconf import OmegaConf
 
     h = hashlib.sha256()
@@ -59,6 +61,8 @@ def cache_key(avatar: AvatarField, canonical: BodyOutput, cfg: InitConfig, body_
     h.update(OmegaConf.to_yaml(OmegaConf.structured(avatar.cfg)).encode())
     fit = {k: v for k, v in asdict(cfg).items() if k not in ("cache", "cache_dir")}
     h.update(repr(sorted(fit.items())).encode())
+    if avatar.loose is not None:
+        h.update(repr(avatar.loose.volumes).encode())
     return h.hexdigest()[:20]
 
 

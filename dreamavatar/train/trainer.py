@@ -85,13 +85,6 @@ def _in_steps(schedule: Optional[list[float]], steps: int) -> Optional[list[floa
     return [to_step(schedule[0]), schedule[1], schedule[2], to_step(schedule[3])]
 
 
-def _spec_of(cfg: GenerateConfig):
-    """The run's outfit-and-body spec (parsed from the prompt)."""
-    from prompts.parse import parse_prompt
-
-    return parse_prompt(cfg.prompt)
-
-
 @dataclass
 class StepResult:
     loss: float
@@ -129,7 +122,7 @@ class Trainer:
             from dreamavatar.train.frozen import freeze_denoiser
 
             freeze_denoiser(self.prior)
-        self.spec = _spec_of(cfg)
+        self.spec = cfg.spec  # what the prompt asks for: conditions the tiny prior, shapes the body, frees room
         self.avatar = AvatarField(cfg.avatar).to(self.device)
         self.avatar.set_spec(self.spec, self.canonical)
         self.background = Background(cfg.background).to(self.device) if cfg.train.background == "mlp" else None
