@@ -44,7 +44,7 @@ from dreamavatar.io import atomic_torch_save, load_tensors  # noqa: E402
 from priors.tiny.prior import TinyPrior, TinyPriorConfig, sample_batch, save_tiny_prior  # noqa: E402
 from priors.tiny.spec_encoder import KINDS, VIEWS, SpecFields, condition_key, spec_fields  # noqa: E402, F401
 from prompts.spec import Spec  # noqa: E402
-from training.synth.dataset import SynthConfig, SynthGenerator, load_chunks, write_chunks  # noqa: E402
+from training.synth.dataset import SynthConfig, SynthGenerator, load_chunks, write_chunks, write_worker  # noqa: E402
 
 log = logging.getLogger("train_tiny_prior")
 
@@ -55,8 +55,9 @@ class TrainConfig:
     data_dir: str = "outputs/tiny_prior/data"
     run_dir: str = "outputs/tiny_prior/run"
     weights_dir: str = str(ROOT / "priors" / "tiny" / "weights")
-    num_chunks: int = 120
+    num_chunks: int = 160
     chunk_size: int = 512
+    data_workers: int = 2
     steps: int = 12000  # total optimiser steps
     batch_size: int = 32
     lr: float = 1e-3
@@ -147,7 +148,7 @@ def preview(prior: TinyPrior, cfg: TrainConfig, gen: SynthGenerator | None, path
 
     from dreamavatar.images import to_uint8
 
-    gen = gen or SynthGenerator(dataclasses.replace(cfg.synth, held_out=True))
+    gen = gen or SynthGenerator(dataclasses.replace(cfg.synth, split="heldout"))
     ref = gen.chunk(0, n)
     conds = torch.from_numpy(ref["cond"]).permute(0, 3, 1, 2).float() / 255
     keys = [condition_key(Spec.from_json(str(s)), str(v)) for s, v in zip(ref["specs"], ref["views"])]
@@ -159,6 +160,25 @@ def preview(prior: TinyPrior, cfg: TrainConfig, gen: SynthGenerator | None, path
     rows = [np.concatenate([to_uint8(x) for x in batch], 1) for batch in (imgs, truth, conds)]
     grid = np.concatenate(rows, 0)
     Image.fromarray(grid).resize((grid.shape[1] * 4, grid.shape[0] * 4), Image.NEAREST).save(path)
+
+
+def make_data(cfg: TrainConfig) -> list[Path]:
+    """The training chunks (made once, `data_workers` processes of one thread each; existing chunks are kept)."""
+    paths = [Path(cfg.data_dir) / f"chunk_{i:04d}.npz" for i in range(cfg.num_chunks)]
+    if all(p.exists() for p in paths):
+        return paths
+    t0 = time.time()
+    if cfg.data_workers <= 1:
+        write_chunks(cfg.data_dir, cfg.synth, cfg.num_chunks, cfg.chunk_size)
+    else:
+        from multiprocessing import get_context
+
+        jobs = [(cfg.data_dir, cfg.synth, cfg.num_chunks, cfg.chunk_size, k, cfg.data_workers)
+                for k in range(cfg.data_workers)]  # fmt: skip
+        with get_context("spawn").Pool(cfg.data_workers) as pool:
+            pool.map(write_worker, jobs)
+    log.info("data: %d chunks of %d samples made in %.0f s", cfg.num_chunks, cfg.chunk_size, time.time() - t0)
+    return paths
 
 
 def _state_dict(obj) -> dict:
@@ -174,16 +194,12 @@ def main(argv: list[str]) -> int:
     run.mkdir(parents=True, exist_ok=True)
     start = time.time()
 
+    ckpt = run / "checkpoint.pt"
+    if ckpt.exists() and int(torch.load(ckpt, map_location="cpu", weights_only=True)["step"]) >= cfg.steps:
+        log.info("%s has finished the recipe (%d steps)", ckpt, cfg.steps)
+        return 0
     cfg.synth.background = list(cfg.prior.background)
-    gen = None
-    if not all((Path(cfg.data_dir) / f"chunk_{i:04d}.npz").exists() for i in range(cfg.num_chunks)):
-        gen = SynthGenerator(cfg.synth)
-    for i in range(cfg.num_chunks):  # one chunk at a time, so a chunk of the recipe may stop between them
-        if (time.time() - start) / 60 > cfg.max_minutes:
-            log.info("stopping during data generation after %.0f min: run the same command again to resume",
-                     cfg.max_minutes)  # fmt: skip
-            return 0
-        paths = write_chunks(cfg.data_dir, cfg.synth, i + 1, cfg.chunk_size, gen)
+    paths = make_data(cfg)
     prior = TinyPrior(cfg.prior).train()
     data = Batches(load_chunks(paths), cfg, prior.cfg.spec.max_garments)
     log.info("data: %d samples (%.0f s)", len(data), time.time() - start)
@@ -191,7 +207,6 @@ def main(argv: list[str]) -> int:
     ema = copy.deepcopy(prior).eval().requires_grad_(False)
     opt = torch.optim.AdamW(prior.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     step = 0
-    ckpt = run / "checkpoint.pt"
     if ckpt.exists():
         state = load_tensors(ckpt)  # weights_only: a checkpoint cannot run code
         prior.load_state_dict(state["model"])
