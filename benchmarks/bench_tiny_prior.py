@@ -222,7 +222,8 @@ def main() -> int:
             k = min(len(s), 16)
             c = torch.from_numpy(dd["cond"][:k]).permute(0, 3, 1, 2).float() / 255
             rows += [np.concatenate([to_uint8(x) for x in batch[:k]], 1) for batch in (s, t, c)]
-        grid = np.concatenate(rows, 0)
+        width = max(r.shape[1] for r in rows)  # the held-out rows may hold fewer than 16 samples
+        grid = np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0)), constant_values=255) for r in rows])
         Image.fromarray(grid).resize((grid.shape[1] * 4, grid.shape[0] * 4), Image.NEAREST).save(args.grid)
         print(f"grid written to {args.grid}")
     return 0
