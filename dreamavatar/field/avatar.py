@@ -48,13 +48,13 @@ class AvatarField(nn.Module):
         self.extent: torch.Tensor | None = None
         self._extent_version = 0
         self._max_delta: tuple | None = None  # (key, value) of `max_delta`
+        self.loose: LooseRegions | None = None  # not trained: rebuilt from the run's spec (`set_spec`)
 
     def set_extent(self, extent: torch.Tensor | None) -> None:
         """Occupancy from the current density: samplers then dilate each vertex by its extent (+ a margin), not the
         weight's reach. extent: V metres (`density_extent`), or None for the reach everywhere."""
         self.extent = None if extent is None else extent.detach().float()
         self._extent_version += 1
-        self.loose: LooseRegions | None = None  # not trained: rebuilt from the run's spec (`set_spec`)
 
     def set_spec(self, spec, canonical: BodyOutput) -> None:
         """Give the spec's loose garments room to leave the body (`dreamavatar.field.loose`); None removes it."""
