@@ -131,3 +131,24 @@ def test_stage0_cache_key_depends_on_the_loose_volumes(body):
     assert a.loose is None and cache_key(a, can, InitConfig(), "anny") == plain
     a.set_spec(_spec(Garment("full", "dress", "#ff0000")), can)
     assert a.loose is not None and cache_key(a, can, InitConfig(), "anny") != plain
+
+
+def test_occupancy_holds_the_dress_volume_and_is_kept_per_pose_and_spec(body):
+    """The sampler's grid covers the dress volume beyond the body's reach, one grid per pose (stage 1 asks every step),
+    and a new spec gets a new grid."""
+    from dreamavatar.field.avatar import AvatarConfig, AvatarField
+    from dreamavatar.field.hashgrid import HashGridConfig
+    from dreamavatar.field.nerf import NeRFConfig
+
+    canonical = body.canonical()
+    av = AvatarField(AvatarConfig(nerf=NeRFConfig(grid=HashGridConfig(n_levels=4, log2_table_size=12))))
+    bare = av.posed(canonical).occupancy()
+    av.set_spec(_spec(Garment(region="full", kind="dress", color="#aa0000", length=1.0)), canonical)
+    posed = av.posed(canonical)
+    grid = posed.occupancy()
+    assert grid is posed.occupancy() and grid is av.posed(canonical).occupancy()  # kept for the same pose
+    hem = posed.loose_points[posed.loose_points[:, 1].argmin()]  # the dress's lowest surface point
+    assert grid.query(hem[None]).all()
+    assert grid.occupied.sum() > bare.occupied.sum()
+    av.set_spec(_spec(Garment(region="back", kind="cape", color="#0000aa")), canonical)
+    assert av.posed(canonical).occupancy() is not grid

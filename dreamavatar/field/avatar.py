@@ -169,13 +169,19 @@ class PosedAvatar:
         if self.loose is not None:
             body_r = self.avatar.deformation.radius(self.delta_max()) + 1e-3 if radius is None else radius
             body_r = max(body_r, self.loose.volumes.around + 1e-3)
-            from scipy.ndimage import binary_fill_holes
+            body_r = math.ceil(body_r / OCCUPANCY_RADIUS_STEP - 1e-9) * OCCUPANCY_RADIUS_STEP  # as below
+            key = ("loose", id(self.loose), round(cell, 9), round(body_r, 9))
+            grid = self.body.occupancy_cache.get(key)  # stage 1 poses the same body every step
+            if grid is None:
+                from scipy.ndimage import binary_fill_holes
 
-            extra = self.loose_points
-            aabb, _ = OccupancyGrid.box_for(torch.cat([self.body.vertices, extra]), body_r, cell)
-            grid = OccupancyGrid.from_points(self.body.vertices, body_r, cell, aabb=aabb).occupied
-            grid = grid | OccupancyGrid.from_points(extra, 1.5 * cell, cell, aabb=aabb).occupied
-            return OccupancyGrid(torch.from_numpy(binary_fill_holes(grid.cpu().numpy())).to(grid.device), aabb)
+                extra = self.loose_points
+                aabb, _ = OccupancyGrid.box_for(torch.cat([self.body.vertices, extra]), body_r, cell)
+                occ = OccupancyGrid.from_points(self.body.vertices, body_r, cell, aabb=aabb).occupied
+                occ = occ | OccupancyGrid.from_points(extra, 1.5 * cell, cell, aabb=aabb).occupied
+                filled = torch.from_numpy(binary_fill_holes(occ.cpu().numpy())).to(occ.device)
+                grid = self.body.occupancy_cache[key] = OccupancyGrid(filled, aabb)
+            return grid
         extent = self.avatar.extent if radius is None else None
         radius = self.reach if radius is None else radius
         # radii rounded up to 5 mm: a slightly larger grid (samples beyond the reach are skipped in __call__), and
