@@ -8,9 +8,10 @@ a named character, and the README's red/blue prompt): seconds per run, and on th
   - shape, prompts without loose garments: silhouette IoU of animated frames (built-in `walk` and `dance`, opacity
     > 0.5) against the posed body mesh (goal >= 0.85);
   - shape, loose garments: how far the garment leaves the body. Skirts and dresses: in the front view, the share of
-    the gap between the legs (from the crotch to the hem's height) that the avatar fills; capes: in the side view, the
-    mean depth (cm) of avatar behind the body's back at chest to hip height; hats: the height (cm) of avatar above
-    the head. The bare body scores 0 on all three.
+    the gap between the legs (from the crotch to the hem's height) that the avatar fills, and the avatar's silhouette
+    width over the body's on those rows; capes: in the side view, the mean depth (cm) of avatar behind the body's back
+    at chest to hip height, and the width ratio there; hats: the height (cm) of avatar above the head. The bare body
+    scores 0 on the gap, depth and height, and about 1 on the width ratios.
 
     .venv/bin/python benchmarks/bench_generate.py [--only 0,3] [--steps 1200] [--out outputs/bench_generate] [key=value ...]
 
@@ -92,6 +93,17 @@ def animated_iou(loaded, motion_name: str, frames: int = 6, size: int = 128) -> 
     return tuple(sum(r[i] for r in rows) / len(rows) for i in range(3))
 
 
+def width_ratio(avatar: torch.Tensor, body: torch.Tensor, row0: int, row1: int) -> float:
+    """Mean over image rows row0..row1 of the avatar's silhouette width over the body's (masks H x W bool): 1 where
+    the avatar keeps to the body, above 1 where a garment leaves it."""
+    ratios = []
+    for row in range(max(row0, 0), min(row1, body.shape[0])):
+        b, a = torch.nonzero(body[row]).squeeze(-1), torch.nonzero(avatar[row]).squeeze(-1)
+        if b.numel() >= 2 and a.numel():
+            ratios.append((int(a.max()) - int(a.min()) + 1) / (int(b.max()) - int(b.min()) + 1))
+    return float(np.mean(ratios)) if ratios else 0.0
+
+
 def loose_extent(loaded, spec, size: int = 128) -> dict[str, float]:
     """How far the avatar's loose garments leave the body (module docstring), canonical pose."""
     from dreamavatar.body.skeleton import JOINT_INDEX
@@ -121,6 +133,7 @@ def loose_extent(loaded, spec, size: int = 128) -> dict[str, float]:
             gap += int(between.sum())
             filled += int((between & op[0, row, lo:hi]).sum())
         res["legs_gap_filled"] = filled / max(gap, 1)
+        res["width_below_hips"] = width_ratio(op[0], body[0], hip, int(min(hem, ankle)))
     if "behind_back" in kinds:  # side view (the body's left, facing +x in the image): avatar behind the back
         lo, hi = int(uvj[1, JOINT_INDEX["spine3"], 1]), int(uvj[1, JOINT_INDEX["pelvis"], 1])
         depth = []
@@ -130,6 +143,7 @@ def loose_extent(loaded, spec, size: int = 128) -> dict[str, float]:
             if b.numel() and a.numel():
                 depth.append(max(0, int(b.min()) - int(a.min())) * metres_per_px * 100)
         res["cape_depth_cm"] = float(np.mean(depth)) if depth else 0.0
+        res["width_side_back"] = width_ratio(op[1], body[1], lo, hi)
     if "above_head" in kinds:
         rows_b = torch.nonzero(body[0].any(1)).squeeze(-1)
         rows_a = torch.nonzero(op[0].any(1)).squeeze(-1)
