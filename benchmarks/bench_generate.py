@@ -11,7 +11,8 @@ a named character, and the README's red/blue prompt): seconds per run, and on th
     the gap between the legs (from the crotch to the hem's height) that the avatar fills, and the avatar's silhouette
     width over the body's on those rows; capes: in the side view, the mean depth (cm) of avatar behind the body's back
     at chest to hip height, and the width ratio there; hats: the height (cm) of avatar above the head. The bare body
-    scores 0 on the gap, depth and height, and about 1 on the width ratios.
+    scores 0 on the gap, depth and height, and about 1 on the width ratios; each run without loose garments is
+    measured the same way as if it wore the dress and the cape (`bare_*`): the reference a garment must beat.
 
     .venv/bin/python benchmarks/bench_generate.py [--only 0,3] [--steps 1200] [--out outputs/bench_generate] [key=value ...]
 
@@ -44,6 +45,7 @@ PROMPTS = (
     ("named character", "Spider-Man"),
     ("README", "a man wearing a red t-shirt and blue trousers"),
 )
+BARE_REFERENCE = "a woman in a long red dress and a red cape"  # the loose measures of an avatar without loose room
 
 
 def views(loaded, azimuths: list[float], size: int):
@@ -154,6 +156,7 @@ def loose_extent(loaded, spec, size: int = 128) -> dict[str, float]:
 def main() -> None:
     from dreamavatar.avatar import load_avatar
     from dreamavatar.cli import main as cli
+    from prompts.parse import parse_prompt
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--only", default=None, help="comma-separated indices of PROMPTS (default all)")
@@ -183,6 +186,8 @@ def main() -> None:
         if any(g.info.loose for g in spec.garments):
             row.update({k: round(v, 3) for k, v in loose_extent(loaded, spec).items()})
         else:
+            bare = loose_extent(loaded, parse_prompt(BARE_REFERENCE))
+            row.update({f"bare_{k}": round(v, 3) for k, v in bare.items()})
             for m in ("walk", "dance"):
                 iou, prec, rec = animated_iou(loaded, m)
                 row.update({f"iou_{m}": round(iou, 3), f"precision_{m}": round(prec, 3), f"recall_{m}": round(rec, 3)})
