@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 OCCUPANCY_RADIUS_STEP = 0.005  # metres: occupancy radii are rounded up to this (see PosedAvatar.occupancy)
 
 
+def _round_up_radius(radius: float) -> float:
+    """`radius` rounded up to a multiple of OCCUPANCY_RADIUS_STEP (so that one cached grid serves nearby radii)."""
+    return math.ceil(radius / OCCUPANCY_RADIUS_STEP - 1e-9) * OCCUPANCY_RADIUS_STEP
+
+
 @dataclass
 class AvatarConfig:
     nerf: NeRFConfig = field(default_factory=NeRFConfig)
@@ -112,9 +117,8 @@ class PosedAvatar:
         # the loose-garment volumes' surface points in this pose (P x 3)
         self.loose_points = self.loose.posed(out, index).to(body.vertices) if self.loose is not None else None
         # beyond this distance from every vertex w < weight_floor: the nearest-vertex search may stop there
-        self.reach = avatar.deformation.radius(self.delta_max()) + 1e-3
-        if self.loose is not None:
-            self.reach = max(self.reach, self.loose.reach)
+        self.body_reach = avatar.deformation.radius(self.delta_max()) + 1e-3
+        self.reach = self.body_reach if self.loose is None else max(self.body_reach, self.loose.reach)
 
     def __call__(self, points: torch.Tensor, dirs: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """points, dirs: N x 3 (posed space) -> (sigma N, rgb N x 3)."""
@@ -167,9 +171,8 @@ class PosedAvatar:
 
         cell = cell_size or self.avatar.cfg.occupancy_cell
         if self.loose is not None:
-            body_r = self.avatar.deformation.radius(self.delta_max()) + 1e-3 if radius is None else radius
-            body_r = max(body_r, self.loose.volumes.around + 1e-3)
-            body_r = math.ceil(body_r / OCCUPANCY_RADIUS_STEP - 1e-9) * OCCUPANCY_RADIUS_STEP  # as below
+            body_r = self.body_reach if radius is None else radius
+            body_r = _round_up_radius(max(body_r, self.loose.volumes.around + 1e-3))
             key = ("loose", id(self.loose), round(cell, 9), round(body_r, 9))
             grid = self.body.occupancy_cache.get(key)  # stage 1 poses the same body every step
             if grid is None:
@@ -186,7 +189,7 @@ class PosedAvatar:
         radius = self.reach if radius is None else radius
         # radii rounded up to 5 mm: a slightly larger grid (samples beyond the reach are skipped in __call__), and
         # one grid serves every step while delta moves less than that
-        radius = math.ceil(radius / OCCUPANCY_RADIUS_STEP - 1e-9) * OCCUPANCY_RADIUS_STEP
+        radius = _round_up_radius(radius)
         key = (round(cell, 9), round(radius, 9))
         if extent is not None:  # occupancy from the current density: each vertex its own radius, at most the reach
             from dreamavatar.field.extent import EXTENT_MARGIN
