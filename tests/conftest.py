@@ -25,11 +25,13 @@ def anny_body():
 
 @pytest.fixture(scope="session")
 def run_dir(tmp_path_factory):
-    """A quick `generate` run of the tiny preset (4 steps, short stage 0), shared by every test that needs an avatar."""
+    """A quick `generate` run of the tiny preset (4 steps, short stage 0), shared by every test that needs an avatar;
+    its turntable is long enough to be rendered from the baked grid."""
+    from dreamavatar.train.trainer import TURNTABLE_BAKE_FRAMES
     from runs import generate
 
     tmp = tmp_path_factory.mktemp("e2e")
-    assert generate(tmp / "run", 4, tmp) == 0
+    assert generate(tmp / "run", 4, tmp, f"train.turntable_frames={TURNTABLE_BAKE_FRAMES}") == 0
     return tmp / "run"
 
 

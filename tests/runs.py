@@ -24,8 +24,9 @@ def fast_overrides(tmp: Path) -> list[str]:
 
 
 def generate(out: Path, steps: int, tmp: Path, *extra: str) -> int:
-    return main(["generate", PROMPT, "--steps", str(steps), "--out", str(out), "--no-progress", *extra,
-                 *fast_overrides(tmp)])  # fmt: skip
+    """`extra`: options or overrides, after the fast ones (a later key=value wins)."""
+    return main(["generate", PROMPT, "--steps", str(steps), "--out", str(out), "--no-progress",
+                 *fast_overrides(tmp), *extra])  # fmt: skip
 
 
 # The dance frames around its raised-arm frame (90): exported as an animation and checked for skin stretch.

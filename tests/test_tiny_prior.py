@@ -172,6 +172,13 @@ def test_sds_gradient_on_the_render_is_the_formula(small):
         e_c = small.predict_noise(x_t, t, small.encode_text([key]), cond)
     diff = e_u + 4.0 * (e_c - e_u) - noise
     assert torch.allclose(rgb.grad, 2 * diff / diff.norm(), atol=1e-5)
+    # with in_range (a pixel prior) the guided x0 estimate the gradient pulls toward stays in the image range
+    rgb2 = rgb.detach().clone().requires_grad_(True)
+    cfg = SDSConfig(guidance_scale=4.0, normalize=False, in_range=True)
+    small.sds(rgb2, _pose_image(), key, cfg, t=t, noise=noise).loss.backward()
+    x0_hat = (x_t - (1 - a).sqrt() * (rgb2.grad / 2 + noise)) / a.sqrt()
+    plain = (x_t - (1 - a).sqrt() * (diff + noise)) / a.sqrt()
+    assert plain.abs().max() > 1.2 and x0_hat.abs().max() <= 1 + 1e-4
 
 
 def test_conditions_are_one_spec_key_per_camera_view(small):

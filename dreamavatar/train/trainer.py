@@ -38,6 +38,7 @@ from priors.base import PosePrior
 from renderers.cameras import Cameras, CameraRanges, orbit_cameras, sample_cameras
 
 log = logging.getLogger(__name__)
+TURNTABLE_BAKE_FRAMES = 12  # from this many turntable frames on, bake the field first (it pays from about 7)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -426,15 +427,23 @@ class Trainer:
             self._holding = self._interrupted = False
 
     # ---- outputs --------------------------------------------------------------------------------------------------
+    def view_cameras(self, azimuths: list[float], size: int) -> Cameras:
+        """Level cameras framing the canonical body from `azimuths` (degrees), size x size px."""
+        from dreamavatar.condition import framing_radius
+
+        return orbit_cameras(framing_radius(self.height), 90.0, torch.tensor(azimuths), 45.0, size,
+                             (0.0, self.center_y, 0.0))  # fmt: skip
+
     @torch.no_grad()
-    def render_views(self, azimuths: list[float], size: int, out: BodyOutput | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """Renders and skeleton images of the avatar (canonical pose by default) from level cameras framing the body.
+    def render_views(
+        self, azimuths: list[float], size: int, out: BodyOutput | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Renders and skeleton images of the avatar (canonical pose by default) from `view_cameras`.
         Returns (rgb V x 3 x H x W, skeletons V x 3 x H x W)."""
-        from dreamavatar.condition import framing_radius, render_condition
+        from dreamavatar.condition import render_condition
 
         out = out if out is not None else self.canonical
-        cams = orbit_cameras(framing_radius(self.height), 90.0, torch.tensor(azimuths), 45.0, size,
-                             (0.0, self.center_y, 0.0))  # fmt: skip
+        cams = self.view_cameras(azimuths, size)
         rgb = render_avatar(self.avatar, out, cams.to(self.device), self.background_fn(), self.cfg.train.ray_step)["rgb"]
         return rgb.cpu(), render_condition(cams, out)[0]
 
@@ -444,15 +453,20 @@ class Trainer:
         row = side_by_side([side_by_side([rgb[i], skel[i]]) for i in range(len(rgb))])
         atomic_image(to_uint8(row), self.run.previews / f"step_{self.step:06d}.png")
 
+    @torch.no_grad()
     def write_turntable(self) -> None:
+        """turntable.mp4: the canonical avatar turning once. From the baked grid, as `animate` renders, once there
+        are enough frames to repay the bake (48 frames at 128 px: bake 3.0 s + 8.6 s against 28.5 s from the NeRF,
+        PSNR 40 dB against its frames)."""
+        from dreamavatar.field.bake import bake_avatar
         from renderers.video import write_video
 
         n = self.cfg.train.turntable_frames
-        frames = []
-        for a in range(n):
-            rgb, _ = self.render_views([360.0 * a / n], self.cfg.train.turntable_size)
-            frames.append(to_uint8(rgb[0]))
-        write_video(self.run.turntable, frames, fps=30)
+        baked = bake_avatar(self.avatar, self.canonical) if n >= TURNTABLE_BAKE_FRAMES else None
+        cams = self.view_cameras([360.0 * a / n for a in range(n)], self.cfg.train.turntable_size).to(self.device)
+        rgb = render_avatar(self.avatar, self.canonical, cams, self.background_fn(), self.cfg.train.ray_step,
+                            baked=baked)["rgb"]  # fmt: skip
+        write_video(self.run.turntable, [to_uint8(f) for f in rgb.cpu()], fps=30)
 
     def summary(self) -> dict[str, Any]:
         tail = [h["grad_norm"] for h in self.history[-50:]]
