@@ -28,9 +28,10 @@ class SDSConfig:
     normalize: divide (e_hat - eps) by its L2 norm per sample (DreamWaltz).
     grad_clip: clamp each element of the gradient to [-grad_clip, grad_clip] (None: off).
     negative_prompt: the unconditional branch's prompt ("" as in DreamWaltz).
-    in_range: for pixel-space priors (those with an x0 range), shorten the guidance step per pixel so the guided x0
-      estimate stays inside the image range (`guide_in_range`); latent priors ignore it. Off by default: on the tiny
-      preset it keeps blues and browns from saturating but mutes reds and yellows (benchmarks/bench_generate.py).
+    in_range: for pixel-space priors (those with an x0 range), scale each pixel's guided x0 estimate into the image
+      range (`guide_in_range`); latent priors ignore it. Off by default: on the tiny preset it keeps blues from
+      saturating, but the prior's own reds and yellows are muted and plain CFG's saturation is what reaches them
+      (benchmarks/bench_generate.py; priors/tiny/MODEL_CARD.md).
     """
 
     # the metadata declare choices and ranges for whoever builds the config (dreamavatar.config checks them)
@@ -105,19 +106,18 @@ def guide_in_range(
     """Classifier-free guidance whose x0 estimate stays within [-limit, limit] (a pixel-space prior's image range).
 
     CFG extrapolates past the conditional estimate; at high noise, where the unconditional estimate is a blur of the
-    background, the step leaves the range (x0 of blue trousers at t = 500 and s = 7.5: blue 2.2, red -0.3 in [0, 1]
-    units), and SDS, which pulls the render toward that x0, saturates the colour to pure blue. Here the step from
-    the conditional estimate x0_c (clamped into range) toward the guided one is shortened per pixel, by one factor
-    for all channels (the step's hue is kept), to the largest fraction in [0, 1] that stays in range.
+    background, the result leaves the range (x0 of blue trousers at t = 500 and s = 7.5: blue 2.2, red -0.3 in
+    [0, 1] units), and SDS, which pulls the render toward that x0, saturates the colour to pure blue. Here each
+    pixel's guided x0 is scaled toward mid-grey (0) just enough to lie in range (a per-pixel form of Imagen's
+    dynamic thresholding): the extrapolated hue is kept, and colours at a corner of the range (a saturated red or
+    yellow) stay there. Pixels already in range are unchanged.
     All B x C x h x w except alpha_bar_t (B); returns epsilon for that x0: (x_t - sqrt(a) x0) / sqrt(1 - a).
     """
     a = alpha_bar_t.view(-1, *([1] * (x_t.dim() - 1))).to(x_t)
     sa, s1a = a.sqrt(), (1 - a).sqrt()
-    x0_c = ((x_t - s1a * eps_cond) / sa).clamp(-limit, limit)
-    step = (x_t - s1a * guide(eps_uncond, eps_cond, scale)) / sa - x0_c
-    room = torch.where(step > 0, limit - x0_c, -limit - x0_c)  # same sign as step (or 0)
-    frac = torch.where(step != 0, room / step, torch.ones_like(step)).clamp(0, 1).amin(1, keepdim=True)
-    return (x_t - sa * (x0_c + frac * step)) / s1a
+    x0 = (x_t - s1a * guide(eps_uncond, eps_cond, scale)) / sa
+    x0 = x0 / (x0.abs().amax(1, keepdim=True) / limit).clamp(min=1)
+    return (x_t - sa * x0) / s1a
 
 
 def sds_gradient(
