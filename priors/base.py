@@ -29,8 +29,8 @@ from priors.sds import (
     SDSConfig,
     add_noise,
     ddim_sample,
+    eps_in_range,
     guide,
-    guide_in_range,
     sample_timesteps,
     sds_gradient,
     sds_weight,
@@ -218,16 +218,13 @@ class PosePrior(nn.Module):
 
     def _guided_eps(
         self, x_t: torch.Tensor, t: torch.Tensor, cond_emb: torch.Tensor, uncond_emb: torch.Tensor,
-        cond: torch.Tensor, scale: float, alpha_bar: Optional[torch.Tensor] = None,
+        cond: torch.Tensor, scale: float,
     ) -> torch.Tensor:  # fmt: skip
-        """CFG epsilon: one batched call on [unconditional; conditional]. With `alpha_bar` (B) on a pixel-space
-        prior, the guided x0 estimate is kept in the image range (`priors.sds.guide_in_range`)."""
+        """CFG epsilon: one batched call on [unconditional; conditional]."""
         eps = self.predict_noise(
             torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([uncond_emb, cond_emb]), torch.cat([cond, cond])
         ).float()
         eps_u, eps_c = eps.chunk(2)
-        if alpha_bar is not None and self.x0_clip is not None:
-            return guide_in_range(eps_u, eps_c, scale, x_t.float(), alpha_bar, self.x0_clip)
         return guide(eps_u, eps_c, scale)
 
     # ---- shared algorithms ----------------------------------------------------------------------------------------
@@ -271,8 +268,9 @@ class PosePrior(nn.Module):
 
         with torch.no_grad():
             x_t = add_noise(x0.detach().float(), noise, alpha_bar)
-            eps_hat = self._guided_eps(x_t, t, cond_emb, uncond_emb, cond, cfg.guidance_scale,
-                                       alpha_bar if cfg.in_range else None)  # fmt: skip
+            eps_hat = self._guided_eps(x_t, t, cond_emb, uncond_emb, cond, cfg.guidance_scale)
+            if cfg.in_range and self.x0_clip is not None:  # a pixel prior: its x0 has the image range
+                eps_hat = eps_in_range(eps_hat, x_t, alpha_bar, self.x0_clip)
         grad, norm = sds_gradient(
             eps_hat, noise, sds_weight(alpha_bar, cfg.weighting), cfg.normalize, cfg.grad_clip
         )

@@ -29,7 +29,7 @@ class SDSConfig:
     grad_clip: clamp each element of the gradient to [-grad_clip, grad_clip] (None: off).
     negative_prompt: the unconditional branch's prompt ("" as in DreamWaltz).
     in_range: for pixel-space priors (those with an x0 range), scale each pixel's guided x0 estimate into the image
-      range (`guide_in_range`); latent priors ignore it. Off by default: on the tiny preset it keeps blues from
+      range (`eps_in_range`); latent priors ignore it. Off by default: on the tiny preset it keeps blues from
       saturating, but the prior's own reds and yellows are muted and plain CFG's saturation is what reaches them
       (benchmarks/bench_generate.py; priors/tiny/MODEL_CARD.md).
     """
@@ -99,23 +99,20 @@ def guide(eps_uncond: torch.Tensor, eps_cond: torch.Tensor, scale: float) -> tor
     return eps_uncond + scale * (eps_cond - eps_uncond)
 
 
-def guide_in_range(
-    eps_uncond: torch.Tensor, eps_cond: torch.Tensor, scale: float, x_t: torch.Tensor, alpha_bar_t: torch.Tensor,
-    limit: float,
-) -> torch.Tensor:
-    """Classifier-free guidance whose x0 estimate stays within [-limit, limit] (a pixel-space prior's image range).
+def eps_in_range(eps: torch.Tensor, x_t: torch.Tensor, alpha_bar_t: torch.Tensor, limit: float) -> torch.Tensor:
+    """A guided epsilon whose x0 estimate is brought within [-limit, limit] (a pixel-space prior's image range).
 
     CFG extrapolates past the conditional estimate; at high noise, where the unconditional estimate is a blur of the
     background, the result leaves the range (x0 of blue trousers at t = 500 and s = 7.5: blue 2.2, red -0.3 in
     [0, 1] units), and SDS, which pulls the render toward that x0, saturates the colour to pure blue. Here each
-    pixel's guided x0 is scaled toward mid-grey (0) just enough to lie in range (a per-pixel form of Imagen's
-    dynamic thresholding): the extrapolated hue is kept, and colours at a corner of the range (a saturated red or
-    yellow) stay there. Pixels already in range are unchanged.
+    pixel's x0 is scaled toward mid-grey (0) just enough to lie in range (a per-pixel form of Imagen's dynamic
+    thresholding): the extrapolated hue is kept, and colours at a corner of the range (a saturated red or yellow)
+    stay there. Pixels already in range are unchanged.
     All B x C x h x w except alpha_bar_t (B); returns epsilon for that x0: (x_t - sqrt(a) x0) / sqrt(1 - a).
     """
     a = alpha_bar_t.view(-1, *([1] * (x_t.dim() - 1))).to(x_t)
     sa, s1a = a.sqrt(), (1 - a).sqrt()
-    x0 = (x_t - s1a * guide(eps_uncond, eps_cond, scale)) / sa
+    x0 = (x_t - s1a * eps) / sa
     x0 = x0 / (x0.abs().amax(1, keepdim=True) / limit).clamp(min=1)
     return (x_t - sa * x0) / s1a
 
