@@ -50,14 +50,13 @@ BARE_REFERENCE = "a woman in a long red dress and a red cape"  # the loose measu
 
 def views(loaded, azimuths: list[float], size: int):
     """Renders, keypoints (pixels) and visibility of the canonical avatar from level cameras framing the body."""
-    from dreamavatar.condition import framing_radius
-    from renderers.cameras import orbit_cameras, project
+    from dreamavatar.condition import azimuth_cameras
+    from renderers.cameras import project
     from renderers.skeleton import keypoint_visibility
 
     out = loaded.body.canonical()
     n = len(azimuths)
-    cams = orbit_cameras(framing_radius(loaded.height), 90.0, torch.tensor(azimuths), 45.0, size,
-                         (0.0, loaded.center_y, 0.0))  # fmt: skip
+    cams = azimuth_cameras(azimuths, size, loaded.height, loaded.center_y)
     r = loaded.render(out, cams)
     kp = out.keypoints.float().expand(n, -1, -1)
     uv, _ = project(kp, cams)

@@ -120,12 +120,22 @@ def view_cameras(
     transl: F x 3 root translations (the camera follows x and z; vertical motion such as jumps stays visible).
     n: the frame count when transl is None. Returns F cameras of size x size pixels.
     """
-    cfg = cfg or FramingConfig()
     if transl is None:
         transl = torch.zeros(n or 1, 3)
     F = transl.shape[0]
     target = torch.stack([transl[:, 0], torch.full((F,), center_y), transl[:, 2]], -1).float()
-    return orbit_cameras(framing_radius(height, cfg), 90.0, view_azimuths(view, F), cfg.fov_deg, size, target)
+    return azimuth_cameras(view_azimuths(view, F), size, height, center_y, target, cfg)
+
+
+def azimuth_cameras(
+    azimuths, size: int, height: float, center_y: float, target=None, cfg: FramingConfig | None = None
+) -> Cameras:
+    """Level cameras from `azimuths` (degrees, a sequence or F tensor) framing a body `height` tall centred at
+    `center_y`, aimed at `target` (F x 3; default the point (0, center_y, 0)). Returns F cameras, size x size px."""
+    cfg = cfg or FramingConfig()
+    target = (0.0, center_y, 0.0) if target is None else target
+    return orbit_cameras(framing_radius(height, cfg), 90.0, torch.as_tensor(azimuths, dtype=torch.float32),
+                         cfg.fov_deg, size, target)  # fmt: skip
 
 
 __all__ = [

@@ -12,7 +12,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import torch
 
 DANCE_FRAMES = (40, 90)  # two frames of the built-in dance that move arms and legs apart
 CAPTION_PX = 18
@@ -22,14 +21,12 @@ def avatar_row(run: Path, size: int) -> np.ndarray:
     """H x W x 3 uint8: three canonical views and two dance frames of the run's avatar."""
     from dreamavatar.animation import motion_cameras
     from dreamavatar.avatar import load_avatar
-    from dreamavatar.condition import framing_radius
+    from dreamavatar.condition import azimuth_cameras
     from dreamavatar.images import to_uint8
     from dreamavatar.motion import load_motion
-    from renderers.cameras import orbit_cameras
 
     loaded = load_avatar(run, bake=0.01)
-    cams = orbit_cameras(framing_radius(loaded.height), 90.0, torch.tensor([0.0, 90.0, 180.0]), 45.0, size,
-                         (0.0, loaded.center_y, 0.0))  # fmt: skip
+    cams = azimuth_cameras([0.0, 90.0, 180.0], size, loaded.height, loaded.center_y)
     tiles = list(loaded.render(loaded.body.canonical(), cams)["rgb"])
     dance = load_motion("dance")
     dance_cams = motion_cameras(loaded, dance, size)

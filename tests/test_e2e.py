@@ -30,17 +30,15 @@ def test_generate_writes_a_complete_run(run_dir, capsys):
 def test_turntable_shows_the_avatar_turning(run_dir):
     """The turntable (rendered from the baked grid) shows what the NeRF shows from the same cameras."""
     from dreamavatar.avatar import load_avatar
-    from dreamavatar.condition import framing_radius
+    from dreamavatar.condition import azimuth_cameras
     from dreamavatar.train.trainer import TURNTABLE_BAKE_FRAMES
-    from renderers.cameras import orbit_cameras
 
     frames = iio.imread(run_dir / "turntable.mp4")
     n = TURNTABLE_BAKE_FRAMES
     assert frames.shape == (n, 32, 32, 3)
     loaded = load_avatar(run_dir)  # the NeRF, not baked
     picks = [0, n // 2, n // 4]  # front and back (matched), a side (the turn)
-    cams = orbit_cameras(framing_radius(loaded.height), 90.0, torch.tensor([360.0 * a / n for a in picks]), 45.0, 32,
-                         (0.0, loaded.center_y, 0.0))  # fmt: skip
+    cams = azimuth_cameras([360.0 * a / n for a in picks], 32, loaded.height, loaded.center_y)  # the turntable's
     opaque = loaded.render(loaded.body.canonical(), cams)["opacity"].numpy() > 0.5  # the NeRF's silhouettes
     # the video's figure: pixels away from its own plain background (H.264 shifts flat colours by a few levels)
     figure = [np.abs(frames[a].astype(int) - frames[a][0, 0].astype(int)).max(-1) > 24 for a in picks]

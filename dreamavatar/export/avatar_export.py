@@ -86,12 +86,10 @@ def color_function(loaded: LoadedAvatar):
 def silhouette_scorer(loaded: LoadedAvatar, out, size: int = 64, views: tuple[float, ...] = (0.0, 90.0, 180.0, 270.0)):
     """A function (vertices, faces) -> mean IoU of the mesh's silhouettes against the avatar's rendered opacity > 0.5,
     from level cameras around the body (posed as `out`)."""
-    from dreamavatar.condition import framing_radius
-    from renderers.cameras import orbit_cameras
+    from dreamavatar.condition import azimuth_cameras
     from renderers.raycast import mesh_silhouette
 
-    cams = orbit_cameras(framing_radius(loaded.height), 90.0, torch.tensor(views), 45.0, size,
-                         (0.0, loaded.center_y, 0.0))  # fmt: skip
+    cams = azimuth_cameras(views, size, loaded.height, loaded.center_y)
     rendered = loaded.render(out, cams)["opacity"] > 0.5
 
     def score(vertices: np.ndarray, faces: np.ndarray) -> float:

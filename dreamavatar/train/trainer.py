@@ -35,7 +35,7 @@ from dreamavatar.render import render_avatar
 from dreamavatar.run_config import GenerateConfig
 from dreamavatar.run_dir import PREVIEW_AZIMUTHS, RunDir
 from priors.base import PosePrior
-from renderers.cameras import Cameras, CameraRanges, orbit_cameras, sample_cameras
+from renderers.cameras import Cameras, CameraRanges, sample_cameras
 
 log = logging.getLogger(__name__)
 TURNTABLE_BAKE_FRAMES = 12  # from this many turntable frames on, bake the field first (it pays from about 7)
@@ -429,10 +429,9 @@ class Trainer:
     # ---- outputs --------------------------------------------------------------------------------------------------
     def view_cameras(self, azimuths: list[float], size: int) -> Cameras:
         """Level cameras framing the canonical body from `azimuths` (degrees), size x size px."""
-        from dreamavatar.condition import framing_radius
+        from dreamavatar.condition import azimuth_cameras
 
-        return orbit_cameras(framing_radius(self.height), 90.0, torch.tensor(azimuths), 45.0, size,
-                             (0.0, self.center_y, 0.0))  # fmt: skip
+        return azimuth_cameras(azimuths, size, self.height, self.center_y)
 
     @torch.no_grad()
     def render_views(
