@@ -28,8 +28,10 @@ from priors.io import atomic_path
 from priors.sds import (
     SDSConfig,
     add_noise,
+    ddim_denoise,
     ddim_sample,
     eps_in_range,
+    guidance_scales,
     guide,
     sample_timesteps,
     sds_gradient,
@@ -218,9 +220,9 @@ class PosePrior(nn.Module):
 
     def _guided_eps(
         self, x_t: torch.Tensor, t: torch.Tensor, cond_emb: torch.Tensor, uncond_emb: torch.Tensor,
-        cond: torch.Tensor, scale: float,
+        cond: torch.Tensor, scale: float | torch.Tensor,
     ) -> torch.Tensor:  # fmt: skip
-        """CFG epsilon: one batched call on [unconditional; conditional]."""
+        """CFG epsilon: one batched call on [unconditional; conditional] (scale: one, or B x 1 x 1 x 1)."""
         eps = self.predict_noise(
             torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([uncond_emb, cond_emb]), torch.cat([cond, cond])
         ).float()
@@ -268,7 +270,15 @@ class PosePrior(nn.Module):
 
         with torch.no_grad():
             x_t = add_noise(x0.detach().float(), noise, alpha_bar)
-            eps_hat = self._guided_eps(x_t, t, cond_emb, uncond_emb, cond, cfg.guidance_scale)
+            scale = guidance_scales(cfg, t, self.num_train_timesteps)
+            eps_hat = self._guided_eps(x_t, t, cond_emb, uncond_emb, cond, scale)
+            if cfg.target_steps > 1:  # the target is where K guided DDIM steps from x_t arrive, as its epsilon
+                def eps_fn(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
+                    return self._guided_eps(x, tt, cond_emb, uncond_emb, cond, scale)
+
+                x0_target = ddim_denoise(eps_fn, self.alphas_cumprod(), x_t, t, cfg.target_steps, self.x0_clip, eps_hat)
+                a = alpha_bar.view(-1, *([1] * (x_t.dim() - 1)))
+                eps_hat = (x_t - a.sqrt() * x0_target) / (1 - a).sqrt()
             if cfg.in_range and self.x0_clip is not None:  # a pixel prior: its x0 has the image range
                 eps_hat = eps_in_range(eps_hat, x_t, alpha_bar, self.x0_clip)
         grad, norm = sds_gradient(

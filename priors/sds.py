@@ -28,6 +28,14 @@ class SDSConfig:
     normalize: divide (e_hat - eps) by its L2 norm per sample (DreamWaltz).
     grad_clip: clamp each element of the gradient to [-grad_clip, grad_clip] (None: off).
     negative_prompt: the unconditional branch's prompt ("" as in DreamWaltz).
+    guidance_t_schedule: the CFG scale by timestep instead of one value: [t_lo, scale_lo, scale_hi, t_hi] with t as
+      a fraction of T, linear in between (each sample its own scale); None keeps guidance_scale for every t. With
+      [0.3, 1, 7.5, 0.6] on the tiny preset the low-noise steps follow the conditional estimate, so blues no longer
+      go to the corner of the colour cube, but reds and yellows, which reach their colour only through guidance,
+      stay muted: off by default (measured in priors/tiny/MODEL_CARD.md).
+    target_steps: 1 is SDS's one-step x0 estimate; K > 1 takes as the target the x0 that K DDIM steps of the guided
+      prior reach from x_t (t down to 0, each x0 estimate clipped to a pixel prior's range), and the gradient is that
+      of SDS toward it (K - 1 more guidance calls a step).
     in_range: for pixel-space priors (those with an x0 range), scale each pixel's guided x0 estimate into the image
       range (`eps_in_range`); latent priors ignore it. Off by default: on the tiny preset it keeps blues from
       saturating, but the prior's own reds and yellows are muted and plain CFG's saturation is what reaches them
@@ -39,15 +47,18 @@ class SDSConfig:
     t_min: float = field(default=0.02, metadata={"min": 0, "max": 1})
     t_max: float = field(default=0.98, metadata={"min": 0, "max": 1})
     t_max_schedule: Optional[list[float]] = field(default=None, metadata={"length": 4})
+    guidance_t_schedule: Optional[list[float]] = field(default=None, metadata={"length": 4})
     weighting: str = field(default="uniform", metadata={"choices": WEIGHTINGS})
     normalize: bool = True
     grad_clip: Optional[float] = field(default=None, metadata={"gt": 0})
     negative_prompt: str = ""
     in_range: bool = False
+    target_steps: int = field(default=1, metadata={"min": 1})
 
 
-def scheduled_value(value: float, schedule: Optional[list[float]], step: Optional[int]) -> float:
-    """`value`, or the linear schedule [start_step, start_value, end_value, end_step] evaluated at `step`."""
+def scheduled_value(value: float, schedule: Optional[list[float]], step: Optional[float]) -> float:
+    """`value`, or the linear schedule [start_step, start_value, end_value, end_step] evaluated at `step` (a training
+    step, or any other abscissa such as t / T)."""
     if schedule is None or step is None:
         return value
     if len(schedule) != 4:
@@ -57,6 +68,16 @@ def scheduled_value(value: float, schedule: Optional[list[float]], step: Optiona
         return end_value if step >= end_step else start_value
     frac = min(max((step - start_step) / (end_step - start_step), 0.0), 1.0)
     return start_value + frac * (end_value - start_value)
+
+
+def guidance_scales(cfg: SDSConfig, t: torch.Tensor, num_train_timesteps: int) -> torch.Tensor | float:
+    """The CFG scale of each of B timesteps t (a B x 1 x 1 x 1 tensor), or cfg.guidance_scale when it has no
+    timestep schedule."""
+    if cfg.guidance_t_schedule is None:
+        return cfg.guidance_scale
+    scales = [scheduled_value(cfg.guidance_scale, cfg.guidance_t_schedule, float(v) / num_train_timesteps)
+              for v in t.tolist()]  # fmt: skip
+    return torch.tensor(scales, device=t.device, dtype=torch.float32).view(-1, 1, 1, 1)
 
 
 def timestep_range(cfg: SDSConfig, num_train_timesteps: int, step: Optional[int] = None) -> tuple[int, int]:
@@ -156,15 +177,34 @@ def ddim_sample(
     Returns the final x0 estimate.
     """
     T = alphas_cumprod.shape[0]
+    t = torch.full((x_T.shape[0],), T - 1, dtype=torch.long, device=x_T.device)
+    return ddim_denoise(eps_fn, alphas_cumprod, x_T, t, steps, clip_x0)
+
+
+def ddim_denoise(
+    eps_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    alphas_cumprod: torch.Tensor,
+    x_t: torch.Tensor,
+    t: torch.Tensor,
+    steps: int,
+    clip_x0: Optional[float] = None,
+    eps_t: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """DDIM (eta = 0) from x_t (B x C x h x w) at each sample's own timestep t (B integers) down to x0 over `steps`
+    evenly spaced timesteps per sample, t included, 0 last (`ddim_sample` is this from t = T - 1). eps_fn and
+    clip_x0 as in `ddim_sample`; eps_t: eps_fn(x_t, t) when the caller has it already. Returns the final x0 estimate."""
+    T = alphas_cumprod.shape[0]
     steps = max(1, min(int(steps), T))
-    ts = torch.linspace(T - 1, 0, steps).round().long()
-    ac = alphas_cumprod.to(device=x_T.device, dtype=torch.float32)
-    x = x_T.float()
+    frac = torch.linspace(1, 0, steps, device=x_t.device)
+    ts = (t.to(x_t.device).float()[:, None] * frac[None]).round().long()  # B x steps
+    ac = alphas_cumprod.to(device=x_t.device, dtype=torch.float32)
+    x = x_t.float()
     x0 = x
-    for i, t in enumerate(ts.tolist()):
-        a_t = ac[t]
-        a_prev = ac[ts[i + 1]] if i + 1 < len(ts) else torch.ones((), device=x.device)
-        eps = eps_fn(x, torch.full((x.shape[0],), t, dtype=torch.long, device=x.device)).float()
+    view = (-1,) + (1,) * (x.dim() - 1)
+    for i in range(steps):
+        a_t = ac[ts[:, i]].view(view)
+        a_prev = ac[ts[:, i + 1]].view(view) if i + 1 < steps else torch.ones_like(a_t)
+        eps = (eps_t if i == 0 and eps_t is not None else eps_fn(x, ts[:, i])).float()
         x0 = (x - (1 - a_t).sqrt() * eps) / a_t.sqrt()
         if clip_x0 is not None:
             x0 = x0.clamp(-clip_x0, clip_x0)

@@ -58,8 +58,9 @@ def toy(tmp_path, monkeypatch):
     return ToyPrior().eval()
 
 
-def hand_sds_grad(rgb, cond, prompts, t, noise, cfg: SDSConfig) -> tuple[torch.Tensor, torch.Tensor]:
-    """The expected d loss / d rgb and ||eps_hat - eps||, written out from the formulas."""
+def hand_sds_grad(rgb, cond, prompts, t, noise, cfg: SDSConfig, scales=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The expected d loss / d rgb and ||eps_hat - eps||, written out from the formulas (scales: one CFG scale per
+    sample instead of cfg.guidance_scale)."""
     B = rgb.shape[0]
     x0 = 2 * rgb - 1
     a = linear_alphas()[t].view(-1, 1, 1, 1)
@@ -71,7 +72,8 @@ def hand_sds_grad(rgb, cond, prompts, t, noise, cfg: SDSConfig) -> tuple[torch.T
     tt = (t.float() / T).view(-1, 1, 1, 1)
     e_c = 0.3 * x_t + torch.tensor([emb_mean(p) for p in prompts]).view(-1, 1, 1, 1) + 0.5 * cond - 0.1 * tt
     e_u = 0.3 * x_t + emb_mean(cfg.negative_prompt) + 0.5 * cond - 0.1 * tt
-    e_hat = e_u + cfg.guidance_scale * (e_c - e_u)
+    s = cfg.guidance_scale if scales is None else torch.tensor(scales).view(-1, 1, 1, 1)
+    e_hat = e_u + s * (e_c - e_u)
     diff = e_hat - noise
     norm = diff.flatten(1).norm(dim=1)
     w = {"uniform": torch.ones_like(a), "sds": 1 - a, "fantasia": a.sqrt() * (1 - a)}[cfg.weighting]
@@ -120,6 +122,21 @@ def test_guidance_scale_one_is_the_conditional_prediction_and_clip_clamps(toy):
     want, _ = hand_sds_grad(rgb.detach(), cond, ["a man"] * 2, t, noise, cfg3)
     torch.testing.assert_close(rgb3.grad, want)
     assert rgb3.grad.abs().max() <= 2 * 0.05 / 2 + 1e-7 and (rgb3.grad.abs() == 0.05).any()
+
+
+def test_guidance_scale_by_timestep(toy):
+    """guidance_t_schedule [0.3, 1, 7.5, 0.6]: scale 1 up to t = 0.3 T, 7.5 from 0.6 T, linear between (each sample
+    its own scale)."""
+    g = torch.Generator().manual_seed(2)
+    rgb = torch.rand(4, 3, R, R, generator=g).requires_grad_(True)
+    cond, noise = torch.rand(4, 3, R, R, generator=g), torch.randn(4, 3, R, R, generator=g)
+    t = torch.tensor([20, 450, 500, 980])  # T = 1000
+    cfg = SDSConfig(guidance_scale=7.5, guidance_t_schedule=[0.3, 1.0, 7.5, 0.6], negative_prompt="blurry")
+    out = toy.sds(rgb, cond, "a man", cfg, t=t, noise=noise)
+    out.loss.backward()
+    want_grad, want_norm = hand_sds_grad(rgb.detach(), cond, ["a man"] * 4, t, noise, cfg, [1.0, 4.25, 5.333333, 7.5])
+    torch.testing.assert_close(out.grad_norm, want_norm, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(rgb.grad, want_grad, rtol=1e-5, atol=1e-6)
 
 
 def test_renders_of_other_sizes_are_resampled(toy):
@@ -261,3 +278,35 @@ def test_pixel_prior_guidance_keeps_x0_in_the_image_range(tmp_path, monkeypatch,
     assert (x0_g.abs() > 1.5).any() and (factor == 1).any()  # pixels out of range and in it
     if in_range:
         assert x0_got.abs().max() <= 1 + 1e-4
+
+
+def test_multi_step_target_is_where_guided_ddim_from_x_t_arrives(tmp_path, monkeypatch):
+    """`target_steps=K`: SDS pulls the render toward the x0 that K DDIM steps of the guided prior reach from x_t
+    (timesteps t, 2t/3, t/3, 0 for K = 4, each x0 estimate clipped to the pixel range), written out here one sample
+    at a time; with normalize off, d loss / d x0 = (e' - eps) / B for that target's epsilon e'."""
+    monkeypatch.setenv("DREAMAVATAR_TEXT_CACHE", str(tmp_path))
+    toy = PixelToyPrior().eval()
+    g = torch.Generator().manual_seed(5)
+    rgb = torch.rand(2, 3, R, R, generator=g).requires_grad_(True)
+    cond, noise, t = torch.rand(2, 3, R, R, generator=g), torch.randn(2, 3, R, R, generator=g), torch.tensor([30, 600])
+    cfg = SDSConfig(guidance_scale=3.0, normalize=False, target_steps=4)
+    toy.sds(rgb, cond, "a man in a blue coat", cfg, t=t, noise=noise).loss.backward()
+
+    ac = linear_alphas()
+    x0 = 2 * rgb.detach() - 1
+    for i in range(2):
+        a = ac[t[i]]
+        x_t = a.sqrt() * x0[i : i + 1] + (1 - a).sqrt() * noise[i : i + 1]
+        x = x_t
+        steps = [round(float(t[i]) * k / 3) for k in (3, 2, 1, 0)]
+        for j, s in enumerate(steps):
+            ts = torch.tensor([s])
+            e_u, e_c = (toy.predict_noise(x, ts, toy.embed([p]), cond[i : i + 1]) for p in ("", "a man in a blue coat"))
+            e = e_u + 3.0 * (e_c - e_u)
+            est = ((x - (1 - ac[s]).sqrt() * e) / ac[s].sqrt()).clamp(-1, 1)
+            e = (x - ac[s].sqrt() * est) / (1 - ac[s]).sqrt()
+            a_prev = ac[steps[j + 1]] if j + 1 < len(steps) else torch.tensor(1.0)
+            x = a_prev.sqrt() * est + (1 - a_prev).sqrt() * e
+        e_target = (x_t - a.sqrt() * est) / (1 - a).sqrt()
+        want = 2 * (e_target - noise[i : i + 1]) / 2  # d x0 / d rgb = 2; the loss is summed / B, B = 2
+        torch.testing.assert_close(rgb.grad[i : i + 1], want, rtol=1e-4, atol=1e-5)
