@@ -35,8 +35,8 @@ class SDSConfig:
       stay muted: off by default (measured in priors/tiny/MODEL_CARD.md).
     target_steps: 1 is SDS's one-step x0 estimate; K > 1 takes as the target the x0 that K DDIM steps of the guided
       prior reach from x_t (t down to 0, each x0 estimate clipped to a pixel prior's range), and the gradient is that
-      of SDS toward it (K - 1 more guidance calls a step). On the tiny preset K = 4 with CFG 3 got 14 of 18 colour
-      probes right against plain CFG's 12, at 1.5-1.8x a step: off by default (priors/tiny/MODEL_CARD.md).
+      of SDS toward it (K - 1 more guidance calls a step). On the tiny preset K = 4 with CFG 3 got 18 of 22 colour
+      probes right against plain CFG's 16, at 1.5-1.8x a step: off by default (priors/tiny/MODEL_CARD.md).
     in_range: for pixel-space priors (those with an x0 range), scale each pixel's guided x0 estimate into the image
       range (`eps_in_range`); latent priors ignore it. Off by default: on the tiny preset it keeps blues from
       saturating, but the prior's own reds and yellows are muted and plain CFG's saturation is what reaches them
