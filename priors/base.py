@@ -30,6 +30,7 @@ from priors.sds import (
     add_noise,
     ddim_denoise,
     ddim_sample,
+    eps_from_x0,
     eps_in_range,
     guidance_scales,
     guide,
@@ -277,8 +278,7 @@ class PosePrior(nn.Module):
                     return self._guided_eps(x, tt, cond_emb, uncond_emb, cond, scale)
 
                 x0_target = ddim_denoise(eps_fn, self.alphas_cumprod(), x_t, t, cfg.target_steps, self.x0_clip, eps_hat)
-                a = alpha_bar.view(-1, *([1] * (x_t.dim() - 1)))
-                eps_hat = (x_t - a.sqrt() * x0_target) / (1 - a).sqrt()
+                eps_hat = eps_from_x0(x_t, x0_target, alpha_bar)
             if cfg.in_range and self.x0_clip is not None:  # a pixel prior: its x0 has the image range
                 eps_hat = eps_in_range(eps_hat, x_t, alpha_bar, self.x0_clip)
         grad, norm = sds_gradient(

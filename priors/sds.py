@@ -133,10 +133,15 @@ def eps_in_range(eps: torch.Tensor, x_t: torch.Tensor, alpha_bar_t: torch.Tensor
     All B x C x h x w except alpha_bar_t (B); returns epsilon for that x0: (x_t - sqrt(a) x0) / sqrt(1 - a).
     """
     a = alpha_bar_t.view(-1, *([1] * (x_t.dim() - 1))).to(x_t)
-    sa, s1a = a.sqrt(), (1 - a).sqrt()
-    x0 = (x_t - s1a * eps) / sa
-    x0 = x0 / (x0.abs().amax(1, keepdim=True) / limit).clamp(min=1)
-    return (x_t - sa * x0) / s1a
+    x0 = (x_t - (1 - a).sqrt() * eps) / a.sqrt()
+    return eps_from_x0(x_t, x0 / (x0.abs().amax(1, keepdim=True) / limit).clamp(min=1), alpha_bar_t)
+
+
+def eps_from_x0(x_t: torch.Tensor, x0: torch.Tensor, alpha_bar_t: torch.Tensor) -> torch.Tensor:
+    """The epsilon whose x0 estimate at x_t is `x0`: (x_t - sqrt(a) x0) / sqrt(1 - a). x_t, x0: B x C x h x w;
+    alpha_bar_t: B."""
+    a = alpha_bar_t.view(-1, *([1] * (x_t.dim() - 1))).to(x_t)
+    return (x_t - a.sqrt() * x0) / (1 - a).sqrt()
 
 
 def sds_gradient(
