@@ -114,6 +114,7 @@ class PosedAvatar:
         self.light_dir = light_dir
         self.weight_floor = avatar.cfg.deformation.weight_floor
         self.loose = avatar.loose if out is not None else None
+        self.out, self.index = out, index
         # the loose-garment volumes' surface points in this pose (P x 3)
         self.loose_points = self.loose.posed(out, index).to(body.vertices) if self.loose is not None else None
         # beyond this distance from every vertex w < weight_floor: the nearest-vertex search may stop there
@@ -124,7 +125,7 @@ class PosedAvatar:
         """points, dirs: N x 3 (posed space) -> (sigma N, rgb N x 3)."""
         if self.baked is not None:
             return self._baked_call(points)
-        deformed = self.avatar.deformation(points, self.body, None, self.reach, self._delta_floor())
+        deformed = self.avatar.deformation(points, self.body, None, self.reach, self.delta_floor())
         sigma = points.new_zeros(points.shape[0])
         rgb = points.new_zeros(points.shape[0], 3)
         keep = torch.nonzero(deformed.weight > self.weight_floor).squeeze(-1)  # skip far-away points
@@ -138,7 +139,7 @@ class PosedAvatar:
         rgb = rgb.index_put((keep,), albedo)
         return sigma, rgb
 
-    def _delta_floor(self):
+    def delta_floor(self):
         """The loose garments' lower bound on delta, `(x_c, d2) -> N` (None without loose garments)."""
         if self.loose is None:
             return None
@@ -152,7 +153,7 @@ class PosedAvatar:
         found = torch.nonzero(torch.isfinite(d2)).squeeze(-1)
         values = self.baked.lookup(x_c[found])  # F x 5: sigma, albedo, delta
         delta_found = values[:, 4].clamp(min=0)
-        floor = self._delta_floor()
+        floor = self.delta_floor()
         if floor is not None:  # (inside points get one too: their weight is 1 whatever delta is)
             delta_found = torch.maximum(delta_found, floor(x_c[found], d2[found]))
         tau = self.avatar.deformation.cfg.tau
@@ -170,10 +171,12 @@ class PosedAvatar:
         from renderers.occupancy import OccupancyGrid
 
         cell = cell_size or self.avatar.cfg.occupancy_cell
+        extent = self.avatar.extent if radius is None else None
+        version = (self.avatar._extent_version,) if extent is not None else ()
         if self.loose is not None:
             body_r = self.body_reach if radius is None else radius
             body_r = _round_up_radius(max(body_r, self.loose.volumes.around + 1e-3))
-            key = ("loose", id(self.loose), round(cell, 9), round(body_r, 9))
+            key = ("loose", id(self.loose), round(cell, 9), round(body_r, 9), *version)
             grid = self.body.occupancy_cache.get(key)  # stage 1 poses the same body every step
             if grid is None:
                 from scipy.ndimage import binary_fill_holes
@@ -183,25 +186,32 @@ class PosedAvatar:
                 occ = OccupancyGrid.from_points(self.body.vertices, body_r, cell, aabb=aabb).occupied
                 occ = occ | OccupancyGrid.from_points(extra, 1.5 * cell, cell, aabb=aabb).occupied
                 filled = torch.from_numpy(binary_fill_holes(occ.cpu().numpy())).to(occ.device)
+                if extent is not None:  # of the volumes and the reach, only what lies within a vertex's extent
+                    near = OccupancyGrid.from_points(self.body.vertices, self._extent_radii(extent, self.reach), cell,
+                                                     aabb=aabb, fill_holes=True)  # fmt: skip
+                    filled = filled & near.occupied
                 grid = self.body.occupancy_cache[key] = OccupancyGrid(filled, aabb)
             return grid
-        extent = self.avatar.extent if radius is None else None
         radius = self.reach if radius is None else radius
         # radii rounded up to 5 mm: a slightly larger grid (samples beyond the reach are skipped in __call__), and
         # one grid serves every step while delta moves less than that
         radius = _round_up_radius(radius)
-        key = (round(cell, 9), round(radius, 9))
+        key = (round(cell, 9), round(radius, 9), *version)
         if extent is not None:  # occupancy from the current density: each vertex its own radius, at most the reach
-            from dreamavatar.field.extent import EXTENT_MARGIN
-
-            per_vertex = (extent.to(self.body.vertices) + EXTENT_MARGIN) / OCCUPANCY_RADIUS_STEP
-            radius = (per_vertex - 1e-6).ceil().clamp(max=radius / OCCUPANCY_RADIUS_STEP) * OCCUPANCY_RADIUS_STEP
-            key += (self.avatar._extent_version,)
+            radius = self._extent_radii(extent, radius)
         grid = self.body.occupancy_cache.get(key)
         if grid is None:
             grid = self.body.occupancy_cache[key] = OccupancyGrid.from_points(self.body.vertices, radius, cell,
                                                                               fill_holes=True)  # fmt: skip
         return grid
+
+    def _extent_radii(self, extent: torch.Tensor, reach: float) -> torch.Tensor:
+        """Each vertex's occupancy radius from the density extent (V metres): extent + margin, rounded up to 5 mm,
+        at most `reach`."""
+        from dreamavatar.field.extent import EXTENT_MARGIN
+
+        per_vertex = (extent.to(self.body.vertices) + EXTENT_MARGIN) / OCCUPANCY_RADIUS_STEP
+        return (per_vertex - 1e-6).ceil().clamp(max=reach / OCCUPANCY_RADIUS_STEP) * OCCUPANCY_RADIUS_STEP
 
     def delta_max(self) -> float:
         """Largest delta at the body's vertices (taken to canonical space)."""

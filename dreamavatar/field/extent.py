@@ -33,7 +33,8 @@ def density_extent(avatar, canonical: BodyOutput, baked=None, cell: float = EXTE
     grid = OccupancyGrid.from_points(posed.body.vertices, posed.reach, cell)  # the shell only: no hole filling
     idx = torch.nonzero(grid.occupied)
     pts = grid.aabb[0] + (idx.to(grid.aabb) + 0.5) * grid.cell_size
-    d = avatar.deformation(pts, posed.body, None if baked is None else baked.delta, posed.reach)
+    # with the loose garments' delta floor, as the renderer weighs them: a skirt's density counts
+    d = avatar.deformation(pts, posed.body, None if baked is None else baked.delta, posed.reach, posed.delta_floor())
     # the body's solid (its vertices' cells, holes filled, at the samplers' cell size) is sampled anyway: leave it out.
     # Not the normal test's "inside", which can misjudge creases (armpits) that the fill does not cover
     solid = OccupancyGrid.from_points(posed.body.vertices, 0.0, avatar.cfg.occupancy_cell, fill_holes=True)
