@@ -114,7 +114,6 @@ class PosedAvatar:
         self.light_dir = light_dir
         self.weight_floor = avatar.cfg.deformation.weight_floor
         self.loose = avatar.loose if out is not None else None
-        self.out, self.index = out, index
         # the loose-garment volumes' surface points in this pose (P x 3)
         self.loose_points = self.loose.posed(out, index).to(body.vertices) if self.loose is not None else None
         # beyond this distance from every vertex w < weight_floor: the nearest-vertex search may stop there
@@ -167,7 +166,8 @@ class PosedAvatar:
     def occupancy(self, cell_size: float | None = None, radius: float | None = None):
         """An OccupancyGrid of the posed body: cells within the weight's reach of a vertex (or, when the avatar has an
         extent and no `radius` is given, within each vertex's extent + margin), the inside filled; with loose
-        garments, also the cells of their posed volumes (and the weight's reach around the body)."""
+        garments, also the cells of their posed volumes (and the weight's reach around the body), cut to the cells
+        within some vertex's extent + margin when there is an extent."""
         from renderers.occupancy import OccupancyGrid
 
         cell = cell_size or self.avatar.cfg.occupancy_cell
