@@ -277,7 +277,8 @@ class PosePrior(nn.Module):
                 def eps_fn(x: torch.Tensor, tt: torch.Tensor) -> torch.Tensor:
                     return self._guided_eps(x, tt, cond_emb, uncond_emb, cond, scale)
 
-                x0_target = ddim_denoise(eps_fn, self.alphas_cumprod(), x_t, t, cfg.target_steps, self.x0_clip, eps_hat)
+                x0_target = ddim_denoise(eps_fn, self.alphas_cumprod(), x_t, t, cfg.target_steps, self.x0_clip, eps_hat,
+                                         to_zero=False)
                 eps_hat = eps_from_x0(x_t, x0_target, alpha_bar)
             if cfg.in_range and self.x0_clip is not None:  # a pixel prior: its x0 has the image range
                 eps_hat = eps_in_range(eps_hat, x_t, alpha_bar, self.x0_clip)

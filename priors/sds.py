@@ -33,10 +33,11 @@ class SDSConfig:
       [0.3, 1, 7.5, 0.6] on the tiny preset the low-noise steps follow the conditional estimate, so blues no longer
       go to the corner of the colour cube, but reds and yellows, which reach their colour only through guidance,
       stay muted: off by default (measured in priors/tiny/MODEL_CARD.md).
-    target_steps: 1 is SDS's one-step x0 estimate; K > 1 takes as the target the x0 that K DDIM steps of the guided
-      prior reach from x_t (t down to 0, each x0 estimate clipped to a pixel prior's range), and the gradient is that
-      of SDS toward it (K - 1 more guidance calls a step). On the tiny preset K = 4 with CFG 3 got 18 of 22 colour
-      probes right against plain CFG's 16, at 1.5-1.8x a step: off by default (priors/tiny/MODEL_CARD.md).
+    target_steps: 1 is SDS's one-step x0 estimate; K > 1 takes as the target the x0 estimate that K DDIM steps of
+      the guided prior reach from x_t (timesteps t, (K-1)t/K, ..., t/K; each x0 estimate clipped to a pixel prior's
+      range), and the gradient is that of SDS toward it (K - 1 more guidance calls a step). The tiny preset's rule
+      (K = 3, CFG 3): on benchmarks/bench_generate.py it draws colours right where plain CFG 7.5 saturated blues
+      past their colour (priors/tiny/MODEL_CARD.md); off (1) by default for other priors.
     in_range: for pixel-space priors (those with an x0 range), scale each pixel's guided x0 estimate into the image
       range (`eps_in_range`); latent priors ignore it. Off by default: on the tiny preset it keeps blues from
       saturating, but the prior's own reds and yellows are muted and plain CFG's saturation is what reaches them
@@ -195,13 +196,16 @@ def ddim_denoise(
     steps: int,
     clip_x0: Optional[float] = None,
     eps_t: Optional[torch.Tensor] = None,
+    to_zero: bool = True,
 ) -> torch.Tensor:
     """DDIM (eta = 0) from x_t (B x C x h x w) at each sample's own timestep t (B integers) down to x0 over `steps`
     evenly spaced timesteps per sample, t included, 0 last (`ddim_sample` is this from t = T - 1). eps_fn and
-    clip_x0 as in `ddim_sample`; eps_t: eps_fn(x_t, t) when the caller has it already. Returns the final x0 estimate."""
+    clip_x0 as in `ddim_sample`; eps_t: eps_fn(x_t, t) when the caller has it already. to_zero=False: the timesteps
+    are t, (K-1)t/K, ..., t/K and the last x0 estimate is the result (one call fewer than stepping to t = 0, whose
+    call only moves x0 by sqrt(1 - alpha-bar_0) = 1 % of an epsilon). Returns the final x0 estimate."""
     T = alphas_cumprod.shape[0]
     steps = max(1, min(int(steps), T))
-    frac = torch.linspace(1, 0, steps, device=x_t.device)
+    frac = torch.linspace(1, 0, steps + (0 if to_zero else 1), device=x_t.device)[:steps]
     ts = (t.to(x_t.device).float()[:, None] * frac[None]).round().long()  # B x steps
     ac = alphas_cumprod.to(device=x_t.device, dtype=torch.float32)
     x = x_t.float()

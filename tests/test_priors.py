@@ -281,15 +281,16 @@ def test_pixel_prior_guidance_keeps_x0_in_the_image_range(tmp_path, monkeypatch,
 
 
 def test_multi_step_target_is_where_guided_ddim_from_x_t_arrives(tmp_path, monkeypatch):
-    """`target_steps=K`: SDS pulls the render toward the x0 that K DDIM steps of the guided prior reach from x_t
-    (timesteps t, 2t/3, t/3, 0 for K = 4, each x0 estimate clipped to the pixel range), written out here one sample
-    at a time; with normalize off, d loss / d x0 = (e' - eps) / B for that target's epsilon e'."""
+    """`target_steps=K`: SDS pulls the render toward the x0 estimate that K DDIM steps of the guided prior reach from
+    x_t (timesteps t, 2t/3, t/3 for K = 3, each x0 estimate clipped to the pixel range; the last estimate is the
+    target), written out here one sample at a time; with normalize off, d loss / d x0 = (e' - eps) / B for that
+    target's epsilon e'."""
     monkeypatch.setenv("DREAMAVATAR_TEXT_CACHE", str(tmp_path))
     toy = PixelToyPrior().eval()
     g = torch.Generator().manual_seed(5)
     rgb = torch.rand(2, 3, R, R, generator=g).requires_grad_(True)
     cond, noise, t = torch.rand(2, 3, R, R, generator=g), torch.randn(2, 3, R, R, generator=g), torch.tensor([30, 600])
-    cfg = SDSConfig(guidance_scale=3.0, normalize=False, target_steps=4)
+    cfg = SDSConfig(guidance_scale=3.0, normalize=False, target_steps=3)
     toy.sds(rgb, cond, "a man in a blue coat", cfg, t=t, noise=noise).loss.backward()
 
     ac = linear_alphas()
@@ -298,7 +299,7 @@ def test_multi_step_target_is_where_guided_ddim_from_x_t_arrives(tmp_path, monke
         a = ac[t[i]]
         x_t = a.sqrt() * x0[i : i + 1] + (1 - a).sqrt() * noise[i : i + 1]
         x = x_t
-        steps = [round(float(t[i]) * k / 3) for k in (3, 2, 1, 0)]
+        steps = [round(float(t[i]) * k / 3) for k in (3, 2, 1)]
         for j, s in enumerate(steps):
             ts = torch.tensor([s])
             e_u, e_c = (toy.predict_noise(x, ts, toy.embed([p]), cond[i : i + 1]) for p in ("", "a man in a blue coat"))

@@ -143,18 +143,22 @@ def test_batch_sampling_is_the_shared_ddim_at_every_batch_size(small):
     batch 1, and at batch 2 where each image must come out as if sampled alone; `sample` is the same at batch 1."""
     conds = [condition_key(_spec(), "front"), condition_key(_spec(garments=[]), "side")]
     cond = torch.cat([_pose_image(), _pose_image().flip(-1)])
+    # float32 UNet calls batched [uncond; cond] against the reference's separate calls: oneDNN's kernels differ by
+    # batch size (about 1e-7 relative), and x0 = (x - ...) / sqrt(a_t) multiplies that by up to 157 at t = 999; 1.0001e-4
+    # was seen on an AVX-512 EPYC. Any error in the schedule or formulas moves pixels by 1e-2 or more.
+    atol = 3e-4
     for n in (1, 2):
         x_T = torch.randn((n, 3, 16, 16), generator=torch.Generator().manual_seed(7))
         got = sample_batch(small, conds[:n], cond[:n], steps=4, guidance_scale=3.0,
                            generator=torch.Generator().manual_seed(7))  # fmt: skip
         ref = _reference_ddim(small, conds[:n], cond[:n], x_T, steps=4, scale=3.0, clip=1.0)
-        assert torch.allclose(got, ref, atol=1e-4), (n, (got - ref).abs().max())
+        assert torch.allclose(got, ref, atol=atol), (n, (got - ref).abs().max())
         for i in range(n):  # batching does not mix the images
             alone = _reference_ddim(small, conds[i : i + 1], cond[i : i + 1], x_T[i : i + 1], 4, 3.0, 1.0)
-            assert torch.allclose(got[i : i + 1], alone, atol=1e-4)
+            assert torch.allclose(got[i : i + 1], alone, atol=atol)
     x_T = torch.randn((1, 3, 16, 16), generator=torch.Generator().manual_seed(3))
     img = small.sample(conds[0], cond[:1], steps=3, guidance_scale=2.0, generator=torch.Generator().manual_seed(3))
-    assert torch.allclose(img, _reference_ddim(small, conds[:1], cond[:1], x_T, 3, 2.0, 1.0), atol=1e-4)
+    assert torch.allclose(img, _reference_ddim(small, conds[:1], cond[:1], x_T, 3, 2.0, 1.0), atol=atol)
 
 
 def test_sds_gradient_on_the_render_is_the_formula(small):
