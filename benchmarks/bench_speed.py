@@ -13,7 +13,7 @@ Wall seconds and CPU seconds (all threads; steadier than wall time on a busy sha
 
 - train: seconds per training step of the tiny preset (stage 0 from its cache, warm caches), stage 1 (canonical
   pose) and stage 2 (a sampled pose per step), after warm-up steps; the current tree with the baseline's SDS rule
-  (`SAME_WORK`: the preset's multi-step target costs three more guidance calls a step, a change of work, not speed).
+  (`SAME_WORK`: the preset's multi-step target costs two more guidance calls a step, a change of work, not speed).
 - animate: seconds per frame of `render_motion` (the built-in dance, baked canonical field, fixed front camera) at
   128 px and at 512 px with the skeleton panel, and the one-time bake.
 - export: `load_avatar` + `extract_avatar_mesh` + a rigged GLB with the walk motion (what
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 BASELINE_REV = "c59f823"  # main before the speed work (issue 18)
 PROMPT = "a man wearing a red t-shirt and blue trousers"
 # the baseline's score-distillation rule (plain CFG 7.5, one guidance call a step), given to the current tree's
-# training steps so that both do the same work; the tiny preset now distils toward a 4-step DDIM target instead
+# training steps so that both do the same work; the tiny preset now distils toward a 3-step DDIM target instead
 SAME_WORK = {"train": ["sds.target_steps=1", "sds.guidance_scale=7.5"]}
 
 WORKER = r'''
